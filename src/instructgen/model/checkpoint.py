@@ -1,0 +1,421 @@
+"""Model directories: a Hugging Face checkpoint, always.
+
+    config.json              model_type gpt2 | llama | qwen2, read by transformers' AutoConfig
+    model.safetensors        weights under Hugging Face names (sharded *.safetensors + index read too)
+    tokenizer.json, tokenizer_config.json (with chat_template)
+    generation_config.json   bos / eos / pad ids, so generation stops where an answer ends
+    instructgen.json         provenance: how the model was made (data, steps, metrics)
+
+This module maps our module names (model/transformer.py) to Hugging Face's and back. Weights
+are read with safetensors only: nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from instructgen.config import from_dict
+from instructgen.errors import ModelDirError
+from instructgen.files import atomic_dir
+from instructgen.model.transformer import ModelConfig, RotaryEmbedding, Transformer
+from instructgen.tokenizer import TOKENIZER_FILES, Tokenizer
+
+__all__ = ["save_model", "load_model", "load_config", "hf_config_dict", "config_from_hf", "model_info", "PROVENANCE_FILE"]
+
+PROVENANCE_FILE = "instructgen.json"
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+# ----------------------------------------------------------------------------------------------
+# config.json <-> ModelConfig
+
+
+def hf_config_dict(config: ModelConfig) -> dict[str, Any]:
+    """The config.json that transformers reads for `config`."""
+    common = {"vocab_size": config.vocab_size, "tie_word_embeddings": config.tie_embeddings, "bos_token_id": config.bos_token_id, "eos_token_id": config.eos_token_id, "pad_token_id": config.pad_token_id}
+    if config.arch == "gpt2":
+        from transformers import GPT2Config
+
+        hf = GPT2Config(
+            n_positions=config.max_seq_len,
+            n_embd=config.d_model,
+            n_layer=config.n_layer,
+            n_head=config.n_head,
+            n_inner=config.d_ff,
+            activation_function=config.activation,
+            layer_norm_epsilon=config.norm_eps,
+            resid_pdrop=config.dropout,
+            embd_pdrop=config.dropout,
+            attn_pdrop=config.dropout,
+            **common,
+        )
+        architecture = "GPT2LMHeadModel"
+    else:
+        llama_args = dict(
+            hidden_size=config.d_model,
+            intermediate_size=config.d_ff,
+            num_hidden_layers=config.n_layer,
+            num_attention_heads=config.n_head,
+            num_key_value_heads=config.n_kv_head,
+            head_dim=config.d_head,
+            max_position_embeddings=config.max_seq_len,
+            rms_norm_eps=config.norm_eps,
+            rope_theta=config.rope_theta,
+            hidden_act=config.activation,
+            attention_dropout=config.dropout,
+            **common,
+        )
+        if config.qkv_bias and not config.o_bias and not config.mlp_bias:
+            from transformers import Qwen2Config  # q/k/v biases without an o bias: Qwen2's layout
+
+            hf, architecture = Qwen2Config(**llama_args), "Qwen2ForCausalLM"
+        elif config.qkv_bias != config.o_bias:
+            raise ModelDirError("llama models have biases on all of q/k/v/o (attention_bias) or on q/k/v only (qwen2)")
+        else:
+            from transformers import LlamaConfig
+
+            hf = LlamaConfig(attention_bias=config.qkv_bias, mlp_bias=config.mlp_bias, **llama_args)
+            architecture = "LlamaForCausalLM"
+    data = hf.to_dict()
+    data["architectures"] = [architecture]
+    data["rope_theta"] = config.rope_theta if config.arch == "llama" else None  # older transformers read it here
+    if data["rope_theta"] is None:
+        del data["rope_theta"]
+    data["dtype"] = "float32"
+    if config.n_roles:
+        data["instructgen_n_roles"] = config.n_roles
+    return data
+
+
+def config_from_hf(data: dict[str, Any], *, source: str = "config.json") -> ModelConfig:
+    """Our ModelConfig for a Hugging Face config.json (gpt2, llama, qwen2 and mistral types)."""
+    model_type = data.get("model_type")
+    common = dict(
+        vocab_size=data["vocab_size"],
+        bos_token_id=_first(data.get("bos_token_id")),
+        eos_token_id=_first(data.get("eos_token_id")),
+        pad_token_id=_first(data.get("pad_token_id")),
+        n_roles=data.get("instructgen_n_roles", 0),
+    )
+    if model_type == "gpt2":
+        if data.get("scale_attn_by_inverse_layer_idx") or data.get("reorder_and_upcast_attn") or data.get("scale_attn_weights") is False:
+            raise ModelDirError("this GPT-2 variant scales attention differently; use --backend hf", file=source)
+        values = dict(
+            arch="gpt2",
+            d_model=data["n_embd"],
+            n_layer=data["n_layer"],
+            n_head=data["n_head"],
+            d_ff=data.get("n_inner") or 4 * data["n_embd"],
+            max_seq_len=data["n_positions"],
+            activation=data.get("activation_function", "gelu_new"),
+            norm_eps=data.get("layer_norm_epsilon", 1e-5),
+            tie_embeddings=data.get("tie_word_embeddings", True),
+            **common,
+        )
+    elif model_type in ("llama", "qwen2", "mistral"):
+        rope = data.get("rope_parameters") or data.get("rope_scaling") or {}
+        rope_type = rope.get("rope_type", rope.get("type", "default"))
+        if rope_type not in ("default", None):
+            raise ModelDirError(f"rope scaling {rope_type!r} is not supported natively; use --backend hf", file=source)
+        if model_type == "mistral" and data.get("sliding_window") and data["sliding_window"] < data.get("max_position_embeddings", 0):
+            raise ModelDirError("sliding-window attention is not supported natively; use --backend hf", file=source)
+        qwen2 = model_type == "qwen2"
+        values = dict(
+            arch="llama",
+            d_model=data["hidden_size"],
+            n_layer=data["num_hidden_layers"],
+            n_head=data["num_attention_heads"],
+            n_kv_head=data.get("num_key_value_heads") or data["num_attention_heads"],
+            d_head=data.get("head_dim") or data["hidden_size"] // data["num_attention_heads"],
+            d_ff=data["intermediate_size"],
+            max_seq_len=data.get("max_position_embeddings", 2048),
+            activation=data.get("hidden_act", "silu"),
+            norm_eps=data.get("rms_norm_eps", 1e-6),
+            rope_theta=float(rope.get("rope_theta", data.get("rope_theta", 10000.0))),
+            qkv_bias=True if qwen2 else bool(data.get("attention_bias", False)),
+            o_bias=False if qwen2 else bool(data.get("attention_bias", False)),
+            mlp_bias=bool(data.get("mlp_bias", False)),
+            tie_embeddings=data.get("tie_word_embeddings", False),
+            **common,
+        )
+    else:
+        raise ModelDirError(f"model_type {model_type!r} has no native implementation (gpt2, llama, qwen2, mistral do); use --backend hf", file=source)
+    return from_dict(ModelConfig, values, source=source)
+
+
+def _first(value: Any) -> int | None:
+    return value[0] if isinstance(value, list) and value else value if isinstance(value, int) else None
+
+
+def load_config(model_dir: str | Path) -> ModelConfig:
+    path = _require_dir(model_dir) / "config.json"
+    if not path.is_file():
+        raise ModelDirError("no config.json: not a model directory", file=str(model_dir))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelDirError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno) from None
+    return config_from_hf(data, source=str(path))
+
+
+# ----------------------------------------------------------------------------------------------
+# weights: our names <-> Hugging Face names
+
+
+def _gpt2_pairs(config: ModelConfig) -> list[tuple[str, str, str]]:
+    """(our name, HF name, how) with how = 'copy' | 'T' (HF Conv1D stores [in, out])."""
+    pairs = [("tok_emb.weight", "transformer.wte.weight", "copy"), ("pos_emb.weight", "transformer.wpe.weight", "copy")]
+    for i in range(config.n_layer):
+        ours, hf = f"blocks.{i}.", f"transformer.h.{i}."
+        for p in ("weight", "bias"):
+            pairs += [
+                (ours + f"norm_1.{p}", hf + f"ln_1.{p}", "copy"),
+                (ours + f"norm_2.{p}", hf + f"ln_2.{p}", "copy"),
+                (ours + f"attn.W_o.{p}", hf + f"attn.c_proj.{p}", "T"),
+                (ours + f"ffn.W_1.{p}", hf + f"mlp.c_fc.{p}", "T"),
+                (ours + f"ffn.W_2.{p}", hf + f"mlp.c_proj.{p}", "T"),
+            ]
+    pairs += [("norm_f.weight", "transformer.ln_f.weight", "copy"), ("norm_f.bias", "transformer.ln_f.bias", "copy")]
+    return pairs
+
+
+def _llama_pairs(config: ModelConfig) -> list[tuple[str, str, str]]:
+    pairs = [("tok_emb.weight", "model.embed_tokens.weight", "copy"), ("norm_f.weight", "model.norm.weight", "copy")]
+    for i in range(config.n_layer):
+        ours, hf = f"blocks.{i}.", f"model.layers.{i}."
+        pairs += [(ours + "norm_1.weight", hf + "input_layernorm.weight", "copy"), (ours + "norm_2.weight", hf + "post_attention_layernorm.weight", "copy")]
+        for w, h in (("W_q", "q_proj"), ("W_k", "k_proj"), ("W_v", "v_proj"), ("W_o", "o_proj")):
+            pairs.append((ours + f"attn.{w}.weight", hf + f"self_attn.{h}.weight", "copy"))
+            if config.qkv_bias if w != "W_o" else config.o_bias:
+                pairs.append((ours + f"attn.{w}.bias", hf + f"self_attn.{h}.bias", "copy"))
+        for w, h in (("W_gate", "gate_proj"), ("W_up", "up_proj"), ("W_down", "down_proj")):
+            pairs.append((ours + f"ffn.{w}.weight", hf + f"mlp.{h}.weight", "copy"))
+            if config.mlp_bias:
+                pairs.append((ours + f"ffn.{w}.bias", hf + f"mlp.{h}.bias", "copy"))
+    return pairs
+
+
+def _pairs(config: ModelConfig) -> list[tuple[str, str, str]]:
+    pairs = _gpt2_pairs(config) if config.arch == "gpt2" else _llama_pairs(config)
+    if not config.tie_embeddings:
+        pairs.append(("lm_head.weight", "lm_head.weight", "copy"))
+    if config.n_roles:
+        pairs.append(("role_emb.weight", "instructgen.role_emb.weight", "copy"))
+    return pairs
+
+
+def to_hf_state_dict(model: Transformer) -> dict[str, torch.Tensor]:
+    """Our weights under Hugging Face names (GPT-2's fused c_attn = [W_q; W_k; W_v]ᵀ)."""
+    ours = model.state_dict()
+    out = {}
+    for name, hf, how in _pairs(model.config):
+        out[hf] = ours[name].t() if how == "T" else ours[name]
+    if model.config.arch == "gpt2":
+        for i in range(model.config.n_layer):
+            a = f"blocks.{i}.attn."
+            out[f"transformer.h.{i}.attn.c_attn.weight"] = torch.cat([ours[a + "W_q.weight"], ours[a + "W_k.weight"], ours[a + "W_v.weight"]]).t()
+            out[f"transformer.h.{i}.attn.c_attn.bias"] = torch.cat([ours[a + "W_q.bias"], ours[a + "W_k.bias"], ours[a + "W_v.bias"]])
+    return {k: v.detach().contiguous() for k, v in out.items()}
+
+
+def from_hf_state_dict(config: ModelConfig, weights: dict[str, torch.Tensor], *, source: str) -> dict[str, torch.Tensor]:
+    """Our state dict from Hugging Face weights; a missing tensor raises ModelDirError."""
+    weights = _normalise_prefixes(config, weights)
+    ours = {}
+
+    def take(hf: str) -> torch.Tensor:
+        if hf not in weights:
+            raise ModelDirError(f"weight {hf!r} is missing", file=source)
+        return weights[hf]
+
+    for name, hf, how in _pairs(config):
+        ours[name] = take(hf).t() if how == "T" else take(hf)
+    if config.arch == "gpt2":
+        d = config.d_model
+        for i in range(config.n_layer):
+            w, b = take(f"transformer.h.{i}.attn.c_attn.weight").t(), take(f"transformer.h.{i}.attn.c_attn.bias")
+            for j, proj in enumerate(("W_q", "W_k", "W_v")):
+                ours[f"blocks.{i}.attn.{proj}.weight"] = w[j * d : (j + 1) * d]
+                ours[f"blocks.{i}.attn.{proj}.bias"] = b[j * d : (j + 1) * d]
+    return ours
+
+
+def _normalise_prefixes(config: ModelConfig, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Accept checkpoints saved from the bare base model (no 'transformer.' / 'model.' prefix)."""
+    base = "transformer." if config.arch == "gpt2" else "model."
+    if any(k.startswith(base) for k in weights):
+        return weights
+    return {k if k.startswith(("lm_head.", "instructgen.")) else base + k: v for k, v in weights.items()}
+
+
+def _read_safetensors(model_dir: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    index = model_dir / "model.safetensors.index.json"
+    if (model_dir / "model.safetensors").is_file():
+        return load_file(str(model_dir / "model.safetensors"))
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        weights: dict[str, torch.Tensor] = {}
+        for shard in shards:
+            weights.update(load_file(str(model_dir / shard)))
+        return weights
+    if any(model_dir.glob("*.bin")) or any(model_dir.glob("*.pt")):
+        raise ModelDirError("holds only pickle weights (*.bin/*.pt), which instructgen never loads; convert them to safetensors", file=str(model_dir))
+    raise ModelDirError("no model.safetensors found", file=str(model_dir))
+
+
+# ----------------------------------------------------------------------------------------------
+# the directory
+
+
+def _require_dir(model_dir: str | Path) -> Path:
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise ModelDirError("model directory not found", file=str(path))
+    return path
+
+
+def load_model(model_dir: str | Path, *, dtype: str | torch.dtype | None = "float32", device: str | torch.device = "cpu") -> Transformer:
+    """Read a model directory (ours or any HF GPT-2 / Llama / Qwen2 checkpoint) into a Transformer.
+
+    dtype: a torch dtype or its name; "auto" keeps the dtype stored in the file.
+    """
+    path = _require_dir(model_dir)
+    config = load_config(path)
+    state = from_hf_state_dict(config, _read_safetensors(path), source=str(path))
+    if dtype == "auto":
+        dtype = next(iter(state.values())).dtype
+    elif isinstance(dtype, str):
+        dtype = _DTYPES[dtype]
+    if config.tie_embeddings:
+        state["lm_head.weight"] = state["tok_emb.weight"]
+    with torch.device("meta"):  # no random init: every tensor comes from the file
+        model = Transformer(config)
+    model.load_state_dict(state, strict=True, assign=True)
+    if config.tie_embeddings:
+        model.lm_head.weight = model.tok_emb.weight
+    if model.rope is not None:  # a buffer computed, not stored: build it on a real device
+        model.rope = RotaryEmbedding(config.d_head, config.rope_theta)
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def save_model(
+    model: Transformer,
+    out_dir: str | Path,
+    *,
+    tokenizer: Tokenizer | str | Path | None = None,
+    provenance: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write `model` as a Hugging Face model directory, atomically (temp dir, then rename)."""
+    from safetensors.torch import save_file
+
+    config = model.config
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        state = to_hf_state_dict(model)
+        if dtype is not None:
+            state = {k: v.to(dtype) for k, v in state.items()}
+        save_file({k: v.cpu() for k, v in state.items()}, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        hf = hf_config_dict(config)
+        if dtype is not None:
+            hf["dtype"] = str(dtype).removeprefix("torch.")
+        _write_json(tmp / "config.json", hf)
+        tok = None
+        if isinstance(tokenizer, Tokenizer):
+            tokenizer.save(tmp)
+            tok = tokenizer
+        elif tokenizer is not None:
+            copy_tokenizer_files(tokenizer, tmp)
+            tok = Tokenizer.from_dir(tmp)
+        _write_json(tmp / "generation_config.json", generation_config(config, tok))
+        record = {"instructgen_version": _version(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "parameters": model.num_parameters()}
+        record.update(provenance or {})
+        if tok is not None:
+            record.setdefault("tokenizer_fingerprint", tok.fingerprint())
+        _write_json(tmp / PROVENANCE_FILE, record)
+    return out_dir
+
+
+def copy_tokenizer_files(src: str | Path, dst: str | Path) -> None:
+    src = Path(src)
+    if not (src / "tokenizer.json").is_file():
+        raise ModelDirError("no tokenizer.json: not a tokenizer directory", file=str(src))
+    for name in TOKENIZER_FILES:
+        if (src / name).is_file():
+            shutil.copyfile(src / name, Path(dst) / name)
+
+
+def generation_config(config: ModelConfig, tokenizer: Tokenizer | None) -> dict[str, Any]:
+    """generation_config.json: ids that start, end and pad a generation."""
+    stop = tokenizer.stop_ids if tokenizer is not None else [config.eos_token_id]
+    stop = [i for i in stop if i is not None]
+    data: dict[str, Any] = {"bos_token_id": config.bos_token_id, "pad_token_id": config.pad_token_id}
+    data["eos_token_id"] = stop[0] if len(stop) == 1 else stop or None
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def read_provenance(model_dir: str | Path) -> dict[str, Any]:
+    path = Path(model_dir) / PROVENANCE_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def model_info(model_dir: str | Path) -> dict[str, Any]:
+    """Architecture, parameter count, context length, vocabulary and dtype, without loading weights."""
+    path = _require_dir(model_dir)
+    config = load_config(path)
+    params, dtypes = 0, set()
+    files = [path / "model.safetensors"] if (path / "model.safetensors").is_file() else sorted(path.glob("*.safetensors"))
+    if not files:
+        _read_safetensors(path)  # raises the right error
+    for file in files:
+        header = _safetensors_header(file)
+        for name, meta in header.items():
+            if name == "__metadata__":
+                continue
+            count = 1
+            for dim in meta["shape"]:
+                count *= dim
+            params += count
+            dtypes.add(meta["dtype"])
+    raw = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    return {
+        "path": str(path),
+        "model_type": raw.get("model_type"),
+        "arch": config.arch,
+        "parameters": params,
+        "layers": config.n_layer,
+        "d_model": config.d_model,
+        "heads": config.n_head,
+        "kv_heads": config.n_kv_head,
+        "context_length": config.max_seq_len,
+        "vocab_size": config.vocab_size,
+        "dtype": ",".join(sorted(dtypes)),
+        "tied_embeddings": config.tie_embeddings,
+        "tokenizer": (path / "tokenizer.json").is_file(),
+        "chat_template": bool(Tokenizer.from_dir(path).chat_template) if (path / "tokenizer.json").is_file() else False,
+        "provenance": read_provenance(path),
+    }
+
+
+def _safetensors_header(file: Path) -> dict[str, Any]:
+    with file.open("rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        return json.loads(f.read(size))
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def _version() -> str:
+    from instructgen import __version__
+
+    return __version__

@@ -1,0 +1,262 @@
+"""Byte-level BPE tokenizers: training with Hugging Face `tokenizers`, special tokens, chat templates.
+
+A tokenizer directory holds `tokenizer.json` and `tokenizer_config.json` (special tokens and the
+`chat_template`), exactly what `transformers.AutoTokenizer.from_pretrained(DIR)` reads. The
+`Tokenizer` class below reads the same files without importing `transformers`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from instructgen.errors import DataError, ModelDirError, UserError
+
+BOS, EOS, PAD, MASK = "<|bos|>", "<|endoftext|>", "<|pad|>", "<|mask|>"
+IM_START, IM_END = "<|im_start|>", "<|im_end|>"  # chat turns: <|im_start|>role\n ... <|im_end|>
+SPECIAL_TOKENS = [EOS, BOS, PAD, MASK, IM_START, IM_END]
+
+# ChatML, the default chat template. The {% generation %} block marks assistant text for
+# transformers' return_assistant_tokens_mask.
+CHATML_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' }}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{% generation %}{{- message['content'] + '<|im_end|>' }}{% endgeneration %}"
+    "{%- else %}{{- message['content'] + '<|im_end|>' }}{%- endif %}"
+    "{{- '\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading training text
+
+
+def iter_texts(files: Sequence[str | Path], text_field: str = "text") -> Iterator[str]:
+    """Yield documents from .txt files (one per blank-line-separated paragraph block) and .jsonl
+    files (the `text_field` of each record, or every string in it when the field is absent)."""
+    for file in files:
+        path = Path(file)
+        if not path.is_file():
+            raise DataError("input file not found", file=str(path))
+        if path.suffix in (".jsonl", ".json"):
+            yield from _iter_jsonl(path, text_field)
+        else:
+            yield from _iter_txt(path)
+
+
+def _iter_txt(path: Path) -> Iterator[str]:
+    block: list[str] = []
+    with path.open(encoding="utf-8", errors="strict") as f:
+        try:
+            for line in f:
+                if line.strip():
+                    block.append(line)
+                elif block:
+                    yield "".join(block)
+                    block = []
+        except UnicodeDecodeError as exc:
+            raise DataError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
+    if block:
+        yield "".join(block)
+
+
+def _iter_jsonl(path: Path, text_field: str) -> Iterator[str]:
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=line_no) from None
+            if isinstance(record, dict) and isinstance(record.get(text_field), str):
+                yield record[text_field]
+            else:
+                strings = list(_strings(record))
+                if not strings:
+                    raise DataError("record holds no text", file=str(path), line=line_no, field=text_field)
+                yield "\n".join(strings)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+
+
+def train_tokenizer(
+    files: Sequence[str | Path],
+    vocab_size: int,
+    out_dir: str | Path,
+    *,
+    text_field: str = "text",
+    min_frequency: int = 2,
+    chat_template: str = CHATML_TEMPLATE,
+    model_max_length: int = 2048,
+    show_progress: bool = True,
+) -> Path:
+    """Train a byte-level BPE on `files` and save it as a tokenizer directory."""
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    minimum = 256 + len(SPECIAL_TOKENS) + 1
+    if vocab_size < minimum:
+        raise UserError(f"--vocab-size must be at least {minimum} (256 bytes + special tokens), got {vocab_size}")
+    texts = iter_texts(files, text_field)
+    first = next(texts, None)
+    if first is None:
+        raise DataError("no text found in the input files", file=", ".join(map(str, files)))
+
+    tok = HFTokenizer(models.BPE())
+    # Digits become single tokens (better arithmetic); ByteLevel maps every byte to a symbol,
+    # so any string, Chinese, emoji or code included, round-trips exactly.
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=show_progress,
+    )
+    tok.train_from_iterator(_chain([first], texts), trainer=trainer)
+    tokenizer = Tokenizer(tok, _default_config(chat_template, model_max_length))
+    tokenizer.save(out_dir)
+    return Path(out_dir)
+
+
+def _chain(*parts: Iterable[str]) -> Iterator[str]:
+    for part in parts:
+        yield from part
+
+
+def _default_config(chat_template: str, model_max_length: int) -> dict[str, Any]:
+    return {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": BOS,
+        "eos_token": EOS,
+        "pad_token": PAD,
+        "mask_token": MASK,
+        "additional_special_tokens": [IM_START, IM_END],
+        "chat_template": chat_template,
+        "clean_up_tokenization_spaces": False,
+        "add_prefix_space": False,
+        "model_max_length": model_max_length,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# The runtime tokenizer
+
+
+class Tokenizer:
+    """A `tokenizers.Tokenizer` plus its special tokens and chat template."""
+
+    def __init__(self, backend, config: dict[str, Any]):
+        self.backend = backend
+        self.config = config
+        self.chat_template: str | None = config.get("chat_template")
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> Tokenizer:
+        from tokenizers import Tokenizer as HFTokenizer
+
+        path = Path(path)
+        config_file = path / "tokenizer_config.json"
+        config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
+        if (path / "chat_template.jinja").is_file() and not config.get("chat_template"):
+            config["chat_template"] = (path / "chat_template.jinja").read_text(encoding="utf-8")
+        if (path / "tokenizer.json").is_file():
+            backend = HFTokenizer.from_file(str(path / "tokenizer.json"))
+        elif (path / "vocab.json").is_file() or (path / "tokenizer.model").is_file():
+            from transformers import AutoTokenizer  # slow-format tokenizer: let transformers convert it
+
+            backend = AutoTokenizer.from_pretrained(str(path)).backend_tokenizer
+        else:
+            raise ModelDirError("no tokenizer.json (or vocab.json) found", file=str(path))
+        special_map = path / "special_tokens_map.json"
+        if special_map.is_file():
+            for key, value in json.loads(special_map.read_text(encoding="utf-8")).items():
+                config.setdefault(key, value)
+        return cls(backend, config)
+
+    def save(self, out_dir: str | Path) -> None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.backend.save(str(out / "tokenizer.json"))
+        (out / "tokenizer_config.json").write_text(json.dumps(self.config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+    # -- special tokens ------------------------------------------------------------------------
+
+    def _special(self, key: str) -> str | None:
+        value = self.config.get(key)
+        return value.get("content") if isinstance(value, dict) else value
+
+    def token_id(self, token: str | None) -> int | None:
+        return None if token is None else self.backend.token_to_id(token)
+
+    @property
+    def bos_id(self) -> int | None:
+        return self.token_id(self._special("bos_token"))
+
+    @property
+    def eos_id(self) -> int | None:
+        return self.token_id(self._special("eos_token"))
+
+    @property
+    def pad_id(self) -> int | None:
+        pad = self.token_id(self._special("pad_token"))
+        return pad if pad is not None else self.eos_id
+
+    @property
+    def mask_id(self) -> int | None:
+        return self.token_id(self._special("mask_token"))
+
+    @property
+    def stop_ids(self) -> list[int]:
+        """Token ids that end a generation: eos and the end-of-turn token of the chat template."""
+        ids = [self.eos_id, self.token_id(IM_END) if IM_END in (self.chat_template or "") else None]
+        return [i for i in dict.fromkeys(ids) if i is not None]
+
+    @property
+    def special_ids(self) -> set[int]:
+        return {t.id for t in self.backend.get_added_tokens_decoder().values() if t.special} if hasattr(self.backend, "get_added_tokens_decoder") else set()
+
+    def __len__(self) -> int:
+        return self.backend.get_vocab_size(with_added_tokens=True)
+
+    # -- text <-> ids --------------------------------------------------------------------------
+
+    def encode(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
+        return self.backend.encode(text, add_special_tokens=add_special_tokens).ids
+
+    def encode_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False) -> list[list[int]]:
+        return [e.ids for e in self.backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)]
+
+    def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
+        return self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+    def fingerprint(self) -> str:
+        """sha256 of the vocabulary, merges and pre-tokenizer: equal fingerprints encode equally."""
+        spec = json.loads(self.backend.to_str())
+        keep = {k: spec.get(k) for k in ("model", "pre_tokenizer", "normalizer", "added_tokens")}
+        return hashlib.sha256(json.dumps(keep, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
