@@ -47,12 +47,14 @@ def iter_texts(files: Sequence[str | Path], text_field: str = "text") -> Iterato
         if not path.is_file():
             raise DataError("input file not found", file=str(path))
         if path.suffix in (".jsonl", ".json"):
-            yield from _iter_jsonl(path, text_field)
+            yield from iter_jsonl(path, text_field)
         else:
-            yield from _iter_txt(path)
+            yield from iter_txt(path)
 
 
-def _iter_txt(path: Path) -> Iterator[str]:
+def iter_txt(path: str | Path) -> Iterator[str]:
+    """Yield the documents of a UTF-8 text file: blocks of lines separated by blank lines."""
+    path = Path(path)
     block: list[str] = []
     with path.open(encoding="utf-8", errors="strict") as f:
         try:
@@ -63,27 +65,81 @@ def _iter_txt(path: Path) -> Iterator[str]:
                     yield "".join(block)
                     block = []
         except UnicodeDecodeError as exc:
-            raise DataError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
+            raise not_utf8_error(path, exc) from None
     if block:
         yield "".join(block)
 
 
-def _iter_jsonl(path: Path, text_field: str) -> Iterator[str]:
+def iter_jsonl(path: str | Path, text_field: str, *, require_field: bool = False) -> Iterator[str]:
+    """Yield the `text_field` of each record of a JSON Lines file (or of a .json file holding one
+    array of records). Without `require_field`, a record lacking the field yields all its strings;
+    with it, such a record is a DataError naming the line and field."""
+    path = Path(path)
     with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=line_no) from None
-            if isinstance(record, dict) and isinstance(record.get(text_field), str):
-                yield record[text_field]
+        try:
+            if path.suffix == ".json" and _first_char(f) == "[":
+                array = _load_json_array(path, f)
+                records: Iterable[tuple[int | None, Any]] = ((None, r) for r in array)
             else:
-                strings = list(_strings(record))
-                if not strings:
-                    raise DataError("record holds no text", file=str(path), line=line_no, field=text_field)
-                yield "\n".join(strings)
+                records = _jsonl_records(path, f)
+            for line_no, record in records:
+                yield _record_text(record, text_field, require_field, path, line_no)
+        except UnicodeDecodeError as exc:
+            raise not_utf8_error(path, exc) from None
+
+
+def _first_char(f) -> str:
+    while (c := f.read(1)) and c.isspace():
+        pass
+    f.seek(0)
+    return c
+
+
+def _load_json_array(path: Path, f) -> list[Any]:
+    try:
+        return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno) from None
+
+
+def _jsonl_records(path: Path, f) -> Iterator[tuple[int | None, Any]]:
+    for line_no, line in enumerate(f, 1):
+        if not line.strip():
+            continue
+        try:
+            yield line_no, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=line_no) from None
+
+
+def _record_text(
+    record: Any, text_field: str, require_field: bool, path: Path, line_no: int | None
+) -> str:
+    if isinstance(record, dict) and isinstance(record.get(text_field), str):
+        return record[text_field]
+    if not require_field:
+        problem = "record holds no text"
+        if strings := list(_strings(record)):
+            return "\n".join(strings)
+    elif not isinstance(record, dict):
+        problem = f"expected a JSON object, got {type(record).__name__}"
+    elif text_field not in record:
+        keys = ", ".join(map(str, record)) or "none"
+        problem = f"record has no field '{text_field}' (fields: {keys})"
+    else:
+        problem = f"expected a string, got {type(record[text_field]).__name__}"
+    raise DataError(problem, file=str(path), line=line_no, field=text_field)
+
+
+def not_utf8_error(path: str | Path, exc: UnicodeDecodeError) -> DataError:
+    """A DataError naming the first line of `path` that is not valid UTF-8."""
+    with Path(path).open("rb") as f:
+        for line_no, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return DataError(f"not UTF-8 text ({exc.reason})", file=str(path), line=line_no)
+    return DataError(f"not UTF-8 text ({exc.reason})", file=str(path))
 
 
 def _strings(value: Any) -> Iterator[str]:
