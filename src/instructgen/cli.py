@@ -101,6 +101,100 @@ def cmd_model_info(args) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+# data / pretrain
+
+
+def cmd_data_tokenize(args) -> None:
+    import time
+
+    from instructgen.data.corpus import tokenize_corpus
+
+    start = time.perf_counter()
+    meta = tokenize_corpus(args.input, args.tokenizer, args.out, text_field=args.text_field, shard_tokens=args.shard_tokens, append_eos=not args.no_eos, show_progress=not args.quiet)
+    print(f"tokenized {meta['num_documents']:,} documents, {meta['num_tokens']:,} tokens ({meta['dtype']}, {len(meta['shards'])} shards) in {time.perf_counter() - start:.1f}s -> {args.out}")
+
+
+def cmd_data_validate(args) -> int:
+    from instructgen.data.formats import format_counts, validate_file
+
+    problems = validate_file(args.file)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"instructgen: error: {len(problems)} bad record(s) in {args.file}", file=sys.stderr)
+        return 2
+    counts = format_counts(args.file)
+    print(f"OK: {sum(counts.values())} records ({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    return 0
+
+
+def cmd_data_stats(args) -> None:
+    from instructgen.data.formats import stats
+
+    _print_json(stats(args.file, tokenizer=args.tokenizer))
+
+
+def cmd_data_convert(args) -> None:
+    from instructgen.data.formats import convert
+
+    n = convert(args.file, args.to, args.out)
+    print(f"wrote {n} records ({args.to}) to {args.out}")
+
+
+TRAIN_FLAGS = {  # flag: (TrainConfig field, type, help)
+    "--max-steps": ("max_steps", int, "optimizer steps"),
+    "--batch-size": ("batch_size", int, "sequences per micro-batch per process"),
+    "--grad-accum": ("grad_accum", int, "micro-batches per optimizer step"),
+    "--seq-len": ("seq_len", int, "tokens per training sequence"),
+    "--lr": ("lr", float, "peak learning rate"),
+    "--warmup-steps": ("warmup_steps", int, "linear warmup steps"),
+    "--save-every": ("save_every", int, "checkpoint every N steps"),
+    "--eval-every": ("eval_every", int, "validate every N steps"),
+    "--keep-last": ("keep_last", int, "checkpoints to keep (the best is always kept)"),
+    "--log-every": ("log_every", int, "log metrics every N steps"),
+    "--seed": ("seed", int, "random seed"),
+    "--dtype": ("dtype", str, "auto | fp32 | bf16 (autocast)"),
+}
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="F", help="YAML file of training settings (flags override it)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    for flag, (_, kind, help) in TRAIN_FLAGS.items():
+        p.add_argument(flag, type=kind, help=help)
+    p.add_argument("--fsdp", action="store_true", default=None, help="shard parameters with FSDP2 (under torchrun)")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def train_config_from_args(args, **overrides):
+    from instructgen.config import from_dict, load_yaml
+    from instructgen.train.loop import TrainConfig
+
+    values = load_yaml(args.config) if args.config else {}
+    source = args.config or "command line"
+    for flag, (name, _, _) in TRAIN_FLAGS.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            values[name] = value
+    for name in ("fsdp", "compile"):
+        if getattr(args, name):
+            values[name] = True
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return from_dict(TrainConfig, values, source=source)
+
+
+def cmd_pretrain(args) -> None:
+    from instructgen.train.pretrain import pretrain
+
+    config = train_config_from_args(args, objective=args.objective)
+    summary = pretrain(args.model, args.data, args.out, config, resume=args.resume, show_progress=not args.quiet)
+    if summary is not None and int(__import__("os").environ.get("RANK", "0")) == 0:
+        last = next((r for r in reversed(summary["metrics"]) if "val_loss" in r), {})
+        print(f"pretrained {summary['steps']} steps; validation loss {last.get('val_loss', float('nan')):.4f} (ppl {last.get('val_ppl', float('nan')):.2f}) -> {args.out}")
+
+
+# ----------------------------------------------------------------------------------------------
 # the parser
 
 
@@ -141,6 +235,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    # data
+    data = verbs.add_parser("data", help="corpus and instruction data: tokenize, builtin, validate, stats, convert, self-instruct")
+    dsub = data.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+    p = _add(dsub, "tokenize", cmd_data_tokenize, "tokenize text files into memory-mapped token shards for pretraining", "instructgen data tokenize --input corpus.txt wiki.jsonl --tokenizer tok/ --out shards/")
+    p.add_argument("--input", nargs="+", required=True, metavar="F", help=".txt, .jsonl, .json, .parquet or .csv files")
+    p.add_argument("--tokenizer", required=True, metavar="DIR")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--text-field", default="text", help="field/column holding the text (default: text)")
+    p.add_argument("--shard-tokens", type=int, default=64 * 2**20, metavar="N", help="tokens per shard file")
+    p.add_argument("--no-eos", action="store_true", help="do not append eos after each document")
+    p.add_argument("--quiet", action="store_true")
+
+    p = _add(dsub, "validate", cmd_data_validate, "check an instruction file (Alpaca, ShareGPT, messages, prompt/completion); every bad record is reported", "instructgen data validate train.jsonl")
+    p.add_argument("file", metavar="F", help=".jsonl, .json, .parquet or .csv")
+    p = _add(dsub, "stats", cmd_data_stats, "counts, length percentiles, language mix and duplicate rate of an instruction file", "instructgen data stats train.jsonl --tokenizer runs/quickstart/model")
+    p.add_argument("file", metavar="F")
+    p.add_argument("--tokenizer", metavar="DIR", help="also measure lengths in tokens")
+    p = _add(dsub, "convert", cmd_data_convert, "convert an instruction file losslessly between formats", "instructgen data convert alpaca.json --to messages --out train.jsonl")
+    p.add_argument("file", metavar="F")
+    p.add_argument("--to", required=True, choices=["messages", "alpaca", "sharegpt"])
+    p.add_argument("--out", required=True, metavar="F")
+
+    # pretrain
+    p = _add(verbs, "pretrain", cmd_pretrain, "pretrain a model directory on token shards (clm, mlm, prefix or a multitask mixture)", "instructgen pretrain --model runs/init --data shards/ --objective clm --out runs/pretrained --max-steps 500")
+    p.add_argument("--model", required=True, metavar="DIR", help="model directory to start from (`instructgen model init`)")
+    p.add_argument("--data", metavar="DIR", help="token shards (`instructgen data tokenize`)")
+    p.add_argument("--objective", choices=["clm", "mlm", "prefix", "mixture"], help="training objective (default: clm, or the config's)")
+    p.add_argument("--out", required=True, metavar="DIR")
+    _add_train_flags(p)
+
     for verb, help in _PLANNED.items():
         p = verbs.add_parser(verb, help=f"{help} (not in this release yet)", add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
@@ -150,8 +274,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Verbs of the command-line contract (DESIGN.md) that later releases bring.
 _PLANNED = {
-    "data": "instruction and corpus data: builtin, tokenize, validate, stats, convert, self-instruct",
-    "pretrain": "pretrain a model (clm, mlm, prefix, mixture objectives)",
     "finetune": "instruction fine-tuning, full or LoRA",
     "generate": "generate from a model directory, a Hugging Face model or an OpenAI-compatible URL",
     "chat": "chat in the terminal",

@@ -34,15 +34,23 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a fresh temporary directory beside `path`; on success it replaces `path` whole."""
+def atomic_dir(path: str | Path, *, keep_other_files: bool = False) -> Iterator[Path]:
+    """Yield a fresh temporary directory beside `path`; on success it replaces `path` whole.
+
+    keep_other_files=True moves the new files into an existing `path` one by one (each move is
+    atomic) and leaves the files and folders it did not write alone.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         yield tmp
         _fsync_dir(tmp)
-        if path.exists():
+        if keep_other_files and path.is_dir():
+            for item in sorted(tmp.iterdir()):
+                os.replace(item, path / item.name)
+            tmp.rmdir()
+        elif path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)

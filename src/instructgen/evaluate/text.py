@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+from instructgen.errors import ConfigError
+
 # CJK Unified Ideographs, Extension A, Compatibility Ideographs.
 CJK_CLASS = "\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff"
 CJK_RE = re.compile(f"[{CJK_CLASS}]")
@@ -34,8 +36,6 @@ def resolve_lang(lang: str, texts: Iterable[str]) -> str:
     if lang == "auto":
         return detect_lang(texts)
     if lang not in ("zh", "en"):
-        from instructgen.errors import ConfigError
-
         raise ConfigError(f"unknown language {lang!r}; expected zh, en or auto", field="lang")
     return lang
 

@@ -210,14 +210,13 @@ def _pairs(config: ModelConfig) -> list[tuple[str, str, str]]:
     return pairs
 
 
-def to_hf_state_dict(model: Transformer) -> dict[str, torch.Tensor]:
+def to_hf_state_dict(config: ModelConfig, ours: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Our weights under Hugging Face names (GPT-2's fused c_attn = [W_q; W_k; W_v]ᵀ)."""
-    ours = model.state_dict()
     out = {}
-    for name, hf, how in _pairs(model.config):
+    for name, hf, how in _pairs(config):
         out[hf] = ours[name].t() if how == "T" else ours[name]
-    if model.config.arch == "gpt2":
-        for i in range(model.config.n_layer):
+    if config.arch == "gpt2":
+        for i in range(config.n_layer):
             a = f"blocks.{i}.attn."
             out[f"transformer.h.{i}.attn.c_attn.weight"] = torch.cat([ours[a + "W_q.weight"], ours[a + "W_k.weight"], ours[a + "W_v.weight"]]).t()
             out[f"transformer.h.{i}.attn.c_attn.bias"] = torch.cat([ours[a + "W_q.bias"], ours[a + "W_k.bias"], ours[a + "W_v.bias"]])
@@ -313,17 +312,21 @@ def save_model(
     tokenizer: Tokenizer | str | Path | None = None,
     provenance: dict[str, Any] | None = None,
     dtype: torch.dtype | None = None,
+    state: dict[str, torch.Tensor] | None = None,
+    keep_other_files: bool = False,
 ) -> Path:
-    """Write `model` as a Hugging Face model directory, atomically (temp dir, then rename)."""
-    from safetensors.torch import save_file
+    """Write `model` (or its `state` dict, e.g. gathered from shards) as a Hugging Face model directory.
 
+    The directory is written whole in a temporary place and renamed, so readers never see half a
+    model; keep_other_files=True replaces only the model files, leaving e.g. checkpoints/ in place.
+    """
     config = model.config
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
-        state = to_hf_state_dict(model)
-        if dtype is not None:
-            state = {k: v.to(dtype) for k, v in state.items()}
-        save_file({k: v.cpu() for k, v in state.items()}, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    state = to_hf_state_dict(config, state if state is not None else model.state_dict())
+    if dtype is not None:
+        state = {k: v.to(dtype) for k, v in state.items()}
+    with atomic_dir(out_dir, keep_other_files=keep_other_files) as tmp:
+        write_safetensors(state, tmp / "model.safetensors")
         hf = hf_config_dict(config)
         if dtype is not None:
             hf["dtype"] = str(dtype).removeprefix("torch.")
@@ -336,12 +339,19 @@ def save_model(
             copy_tokenizer_files(tokenizer, tmp)
             tok = Tokenizer.from_dir(tmp)
         _write_json(tmp / "generation_config.json", generation_config(config, tok))
-        record = {"instructgen_version": _version(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "parameters": model.num_parameters()}
+        parameters = sum(v.numel() for k, v in state.items())
+        record = {"instructgen_version": _version(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "parameters": parameters}
         record.update(provenance or {})
         if tok is not None:
             record.setdefault("tokenizer_fingerprint", tok.fingerprint())
         _write_json(tmp / PROVENANCE_FILE, record)
     return out_dir
+
+
+def write_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path), metadata={"format": "pt"})
 
 
 def copy_tokenizer_files(src: str | Path, dst: str | Path) -> None:

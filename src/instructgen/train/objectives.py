@@ -1,0 +1,111 @@
+"""Pretraining objectives (brief 3.2 and 4.2): how a chunk of tokens becomes inputs, labels and a mask.
+
+Every objective returns a `Batch`; the loss is the mean negative log-likelihood over the
+positions whose label is not IGNORE:
+
+    clm      L(θ) = -Σ_i log P(w_i | w_<i; θ)            causal mask, every next token scored
+    mlm      L(θ) = -Σ_{i∈M} log P(w_i | w_\\M; θ)        bidirectional, only the masked positions M
+    prefix   L(θ) = -Σ_{i≥p} log P(w_i | w_<i; θ)         bidirectional over w_<p, causal after it
+    mixture  several (objective, data, task prefix) entries sampled by weight (brief 3.2.3)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+IGNORE = -100
+OBJECTIVES = ("clm", "mlm", "prefix", "mixture")
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor  # [B, T]
+    labels: torch.Tensor  # [B, T], IGNORE where no loss
+    mask: str = "causal"  # causal | bidirectional | prefix
+    prefix_lengths: torch.Tensor | None = None  # [B], prefix objective
+    attention_mask: torch.Tensor | None = None  # [B, T], 1 = real token
+    position_ids: torch.Tensor | None = None
+    segment_ids: torch.Tensor | None = None  # [B, T], packed examples
+    task: str = "main"
+    extra: dict = field(default_factory=dict)
+
+    def to(self, device) -> Batch:
+        moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
+        return Batch(**moved)
+
+    @property
+    def num_targets(self) -> int:
+        return int((self.labels != IGNORE).sum())
+
+
+def clm_batch(chunks: torch.Tensor, *, task: str = "main") -> Batch:
+    """L(θ) = -Σ log P(w_i | w_<i; θ): inputs w_0..w_{T-1} predict w_1..w_T under a causal mask."""
+    return Batch(input_ids=chunks[:, :-1].contiguous(), labels=chunks[:, 1:].contiguous(), mask="causal", task=task)
+
+
+def mlm_batch(
+    tokens: torch.Tensor,
+    *,
+    mask_id: int,
+    vocab_size: int,
+    generator: torch.Generator,
+    probability: float = 0.15,
+    protected_ids: tuple[int, ...] = (),
+    task: str = "main",
+) -> Batch:
+    """L(θ) = -Σ_{i∈M} log P(w_i | w_\\M; θ), M = 15% of positions: 80% → [MASK], 10% → random, 10% kept."""
+    labels = tokens.clone()
+    chosen = torch.rand(tokens.shape, generator=generator) < probability
+    for special in protected_ids:
+        chosen &= tokens != special
+    labels[~chosen] = IGNORE
+    inputs = tokens.clone()
+    roll = torch.rand(tokens.shape, generator=generator)
+    inputs[chosen & (roll < 0.8)] = mask_id
+    randomise = chosen & (roll >= 0.8) & (roll < 0.9)
+    inputs[randomise] = torch.randint(0, vocab_size, tokens.shape, generator=generator)[randomise]
+    return Batch(input_ids=inputs, labels=labels, mask="bidirectional", task=task)
+
+
+def prefix_batch(chunks: torch.Tensor, *, generator: torch.Generator, task: str = "main") -> Batch:
+    """Prefix-LM: a random prefix w_<p is read bidirectionally; only w_p..w_T are predicted.
+
+    Position i predicts w_{i+1}; positions i < p-1 could see their own target inside the
+    bidirectional prefix, so their labels are ignored.
+    """
+    inputs, labels = chunks[:, :-1].clone(), chunks[:, 1:].clone()
+    B, T = inputs.shape
+    prefix_lengths = torch.randint(1, T, (B,), generator=generator)
+    positions = torch.arange(T).unsqueeze(0)
+    labels[positions < (prefix_lengths.unsqueeze(1) - 1)] = IGNORE
+    return Batch(input_ids=inputs, labels=labels, mask="prefix", prefix_lengths=prefix_lengths, task=task)
+
+
+def with_task_prefix(chunks: torch.Tensor, prefix_ids: list[int]) -> torch.Tensor:
+    """Replace the first len(prefix) tokens of every chunk by the task prefix (T5-style task tags)."""
+    if not prefix_ids:
+        return chunks
+    out = chunks.clone()
+    out[:, : len(prefix_ids)] = torch.tensor(prefix_ids, dtype=chunks.dtype)
+    return out
+
+
+def loss_and_count(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Mean negative log-likelihood over labelled positions, and how many there were."""
+    count = int((labels != IGNORE).sum())
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE)
+    if count == 0:  # nothing to score in this batch: a zero that still carries a graph
+        loss = logits.sum() * 0.0
+    return loss, count
+
+
+def generator_for(seed: int, *keys: int) -> torch.Generator:
+    """A torch.Generator determined by (seed, *keys): the same step always draws the same masks."""
+    g = torch.Generator()
+    value = seed
+    for k in keys:
+        value = (value * 1_000_003 + k) % (2**63 - 1)
+    return g.manual_seed(value)
