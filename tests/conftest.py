@@ -26,9 +26,17 @@ CORPUS = [
 ]
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run `python -m instructgen ARGS` in a real subprocess."""
-    return subprocess.run([sys.executable, "-m", "instructgen", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "instructgen", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -42,10 +50,14 @@ def corpus_file(tmp_path_factory) -> Path:
 def tokenizer_dir(tmp_path_factory, corpus_file) -> Path:
     from instructgen.tokenizer import train_tokenizer
 
-    return train_tokenizer([corpus_file], 512, tmp_path_factory.mktemp("tok") / "tok", show_progress=False)
+    return train_tokenizer(
+        [corpus_file], 512, tmp_path_factory.mktemp("tok") / "tok", show_progress=False
+    )
 
 
-def make_model_dir(path: Path, tokenizer_dir: Path, arch: str = "gpt2", seed: int = 0, **overrides) -> Path:
+def make_model_dir(
+    path: Path, tokenizer_dir: Path, arch: str = "gpt2", seed: int = 0, **overrides
+) -> Path:
     """A tiny random instructgen model directory."""
     import torch
 
@@ -54,7 +66,17 @@ def make_model_dir(path: Path, tokenizer_dir: Path, arch: str = "gpt2", seed: in
     from instructgen.tokenizer import Tokenizer
 
     tok = Tokenizer.from_dir(tokenizer_dir)
-    values = dict(arch=arch, vocab_size=len(tok), d_model=64, n_layer=2, n_head=4, max_seq_len=128, eos_token_id=tok.eos_id, pad_token_id=tok.pad_id, bos_token_id=tok.bos_id)
+    values = dict(
+        arch=arch,
+        vocab_size=len(tok),
+        d_model=64,
+        n_layer=2,
+        n_head=4,
+        max_seq_len=128,
+        eos_token_id=tok.eos_id,
+        pad_token_id=tok.pad_id,
+        bos_token_id=tok.bos_id,
+    )
     if arch == "llama":
         values["n_kv_head"] = 2
     values.update(overrides)

@@ -6,7 +6,15 @@ import json
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import (
+    AutoModelForCausalLM,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
 
 from instructgen.errors import ModelDirError
 from instructgen.model.checkpoint import load_model, model_info, save_model
@@ -18,7 +26,9 @@ OURS = {
     "gpt2": dict(arch="gpt2"),
     "gpt2-relu-untied": dict(arch="gpt2", activation="relu", tie_embeddings=False),
     "llama": dict(arch="llama", n_kv_head=2),
-    "llama-untied-biases": dict(arch="llama", n_kv_head=2, qkv_bias=True, o_bias=True, tie_embeddings=False),
+    "llama-untied-biases": dict(
+        arch="llama", n_kv_head=2, qkv_bias=True, o_bias=True, tie_embeddings=False
+    ),
     "qwen2-style": dict(arch="llama", n_kv_head=1, qkv_bias=True, tie_embeddings=False),
 }
 
@@ -42,13 +52,44 @@ def test_transformers_loads_our_directory(tmp_path, tokenizer_dir, name):
     with torch.no_grad():
         diff = (hf(x).logits - ours(x)).abs().max().item()
     assert diff <= 1e-4, diff
-    assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json", "instructgen.json"}
+    assert {p.name for p in out.iterdir()} >= {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+        "instructgen.json",
+    }
 
 
 HF_MODELS = {
-    "GPT2LMHeadModel": lambda: GPT2LMHeadModel(GPT2Config(vocab_size=300, n_embd=48, n_layer=2, n_head=4, n_positions=64)),
-    "LlamaForCausalLM": lambda: LlamaForCausalLM(LlamaConfig(vocab_size=300, hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, rope_theta=5000.0)),
-    "Qwen2ForCausalLM": lambda: Qwen2ForCausalLM(Qwen2Config(vocab_size=300, hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=True)),
+    "GPT2LMHeadModel": lambda: GPT2LMHeadModel(
+        GPT2Config(vocab_size=300, n_embd=48, n_layer=2, n_head=4, n_positions=64)
+    ),
+    "LlamaForCausalLM": lambda: LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=300,
+            hidden_size=48,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+            rope_theta=5000.0,
+        )
+    ),
+    "Qwen2ForCausalLM": lambda: Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=300,
+            hidden_size=48,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+            tie_word_embeddings=True,
+        )
+    ),
 }
 
 

@@ -6,7 +6,20 @@ import json
 
 from .conftest import run_cli
 
-DESIGN_VERBS = ["tokenizer", "model", "data", "pretrain", "finetune", "generate", "chat", "serve", "eval", "quickstart", "app", "safety"]
+DESIGN_VERBS = [
+    "tokenizer",
+    "model",
+    "data",
+    "pretrain",
+    "finetune",
+    "generate",
+    "chat",
+    "serve",
+    "eval",
+    "quickstart",
+    "app",
+    "safety",
+]
 
 
 def test_help_lists_every_verb():
@@ -18,15 +31,38 @@ def test_help_lists_every_verb():
 
 def test_tokenizer_train_model_init_and_info(tmp_path, corpus_file):
     tok = tmp_path / "tok"
-    result = run_cli("tokenizer", "train", "--input", str(corpus_file), "--vocab-size", "400", "--out", str(tok), "--quiet")
+    result = run_cli(
+        "tokenizer",
+        "train",
+        "--input",
+        str(corpus_file),
+        "--vocab-size",
+        "400",
+        "--out",
+        str(tok),
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     for arch in ("gpt2", "llama"):
         out = tmp_path / arch
-        result = run_cli("model", "init", "--arch", arch, "--preset", "tiny", "--tokenizer", str(tok), "--out", str(out))
+        result = run_cli(
+            "model",
+            "init",
+            "--arch",
+            arch,
+            "--preset",
+            "tiny",
+            "--tokenizer",
+            str(tok),
+            "--out",
+            str(out),
+        )
         assert result.returncode == 0, result.stderr
         info = run_cli("model", "info", str(out), "--json")
         data = json.loads(info.stdout)
-        assert data["arch"] == arch and data["vocab_size"] % 64 == 0 and data["context_length"] == 256
+        assert (
+            data["arch"] == arch and data["vocab_size"] % 64 == 0 and data["context_length"] == 256
+        )
         text = run_cli("model", "info", str(out)).stdout
         assert "parameters" in text and "context_length" in text and "dtype" in text
 
@@ -42,13 +78,74 @@ def test_user_errors_exit_2_with_one_line(tmp_path, tokenizer_dir):
     assert "nope" in one_line_error(run_cli("model", "info", str(tmp_path / "nope")))
     bad = tmp_path / "bad.yaml"
     bad.write_text("d_model: 64\nn_layers: 3\n")
-    line = one_line_error(run_cli("model", "init", "--arch", "gpt2", "--tokenizer", str(tokenizer_dir), "--out", str(tmp_path / "m"), "--config", str(bad)))
+    line = one_line_error(
+        run_cli(
+            "model",
+            "init",
+            "--arch",
+            "gpt2",
+            "--tokenizer",
+            str(tokenizer_dir),
+            "--out",
+            str(tmp_path / "m"),
+            "--config",
+            str(bad),
+        )
+    )
     assert "bad.yaml" in line and "n_layers" in line
     wrong_type = tmp_path / "wrong.yaml"
     wrong_type.write_text("n_layer: many\n")
-    line = one_line_error(run_cli("model", "init", "--arch", "gpt2", "--tokenizer", str(tokenizer_dir), "--out", str(tmp_path / "m"), "--config", str(wrong_type)))
+    line = one_line_error(
+        run_cli(
+            "model",
+            "init",
+            "--arch",
+            "gpt2",
+            "--tokenizer",
+            str(tokenizer_dir),
+            "--out",
+            str(tmp_path / "m"),
+            "--config",
+            str(wrong_type),
+        )
+    )
     assert "n_layer" in line
-    assert "arch" in one_line_error(run_cli("model", "init", "--arch", "bert", "--tokenizer", str(tokenizer_dir), "--out", str(tmp_path / "m")))
-    assert "preset" in one_line_error(run_cli("model", "init", "--arch", "gpt2", "--preset", "huge", "--tokenizer", str(tokenizer_dir), "--out", str(tmp_path / "m")))
-    assert "missing.txt" in one_line_error(run_cli("tokenizer", "train", "--input", str(tmp_path / "missing.txt"), "--vocab-size", "400", "--out", str(tmp_path / "t")))
+    assert "arch" in one_line_error(
+        run_cli(
+            "model",
+            "init",
+            "--arch",
+            "bert",
+            "--tokenizer",
+            str(tokenizer_dir),
+            "--out",
+            str(tmp_path / "m"),
+        )
+    )
+    assert "preset" in one_line_error(
+        run_cli(
+            "model",
+            "init",
+            "--arch",
+            "gpt2",
+            "--preset",
+            "huge",
+            "--tokenizer",
+            str(tokenizer_dir),
+            "--out",
+            str(tmp_path / "m"),
+        )
+    )
+    assert "missing.txt" in one_line_error(
+        run_cli(
+            "tokenizer",
+            "train",
+            "--input",
+            str(tmp_path / "missing.txt"),
+            "--vocab-size",
+            "400",
+            "--out",
+            str(tmp_path / "t"),
+        )
+    )
     assert not (tmp_path / "m").exists()

@@ -9,7 +9,15 @@ from instructgen.data import dedup
 
 
 def test_overlap_tokens_split_cjk_characters_and_latin_words():
-    assert dedup.overlap_tokens("Hello, World! 请写诗。 R2-D2") == ["hello", "world", "请", "写", "诗", "r2", "d2"]
+    assert dedup.overlap_tokens("Hello, World! 请写诗。 R2-D2") == [
+        "hello",
+        "world",
+        "请",
+        "写",
+        "诗",
+        "r2",
+        "d2",
+    ]
 
 
 def test_rouge_l_is_nonzero_for_chinese():
@@ -34,7 +42,13 @@ def test_rouge_l_equals_rouge_score_on_plain_english(a, b):
 
 
 def test_rouge_index_finds_the_most_similar_text_despite_pruning():
-    index = dedup.RougeLIndex(["Write a poem about spring.", "Translate the sentence into French.", "请写一首关于春天的诗"])
+    index = dedup.RougeLIndex(
+        [
+            "Write a poem about spring.",
+            "Translate the sentence into French.",
+            "请写一首关于春天的诗",
+        ]
+    )
     score, similar = index.best("Write a poem about the spring", at_least=0.7)
     assert similar == "Write a poem about spring."
     assert score == pytest.approx(dedup.rouge_l(similar, "Write a poem about the spring"))
@@ -48,7 +62,9 @@ def test_near_duplicate_index_flags_near_copies_only():
     assert index.add("a", paragraph)
     assert not index.add("b", paragraph.replace("Monday", "Monday!"))
     assert index.query(paragraph.upper()) == ["a"]
-    assert index.add("c", "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen.")
+    assert index.add(
+        "c", "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen."
+    )
     assert index.add("d", "请介绍一下长城的历史和它在中国文化中的意义，并举出两个例子。")
     assert index.query("请介绍一下长城的历史和它在中国文化中的意义，并举出两个例子！") == ["d"]
     assert len(index) == 3
@@ -65,7 +81,10 @@ def test_duplicate_rate_on_a_hand_made_list():
         "Something else entirely, about cooking rice.",
     ]
     assert dedup.duplicate_rate(texts) == {"exact": pytest.approx(0.2), "near": pytest.approx(0.4)}
-    assert dedup.duplicate_rate(iter(texts), near=False) == {"exact": pytest.approx(0.2), "near": None}
+    assert dedup.duplicate_rate(iter(texts), near=False) == {
+        "exact": pytest.approx(0.2),
+        "near": None,
+    }
     assert dedup.duplicate_rate([]) == {"exact": 0.0, "near": 0.0}
 
 
@@ -73,10 +92,16 @@ def test_self_instruct_filters_are_chinese_aware():
     assert dedup.too_short("Do it now") and not dedup.too_short("Write a poem now")
     assert not dedup.too_short("用中文写诗")  # five characters count as five words
     assert dedup.too_long("word " * 151) and not dedup.too_long("word " * 150)
-    assert dedup.has_blacklisted("Draw a cat") and dedup.has_blacklisted("Look at the map and go to the station")
+    assert dedup.has_blacklisted("Draw a cat") and dedup.has_blacklisted(
+        "Look at the map and go to the station"
+    )
     assert dedup.has_blacklisted("请画一只猫") and dedup.has_blacklisted("描述这张图片")
-    assert not dedup.has_blacklisted("Open the drawer") and not dedup.has_blacklisted("Write a profile")
-    assert dedup.starts_with_punctuation("- list three fruits") and dedup.starts_with_punctuation("，写一首诗")
+    assert not dedup.has_blacklisted("Open the drawer") and not dedup.has_blacklisted(
+        "Write a profile"
+    )
+    assert dedup.starts_with_punctuation("- list three fruits") and dedup.starts_with_punctuation(
+        "，写一首诗"
+    )
     assert not dedup.starts_with_punctuation("《红楼梦》的作者是谁？")
     assert not dedup.starts_with_punctuation('"Hamlet" is a play; summarise it')
     assert not dedup.starts_with_punctuation("请写一首诗")

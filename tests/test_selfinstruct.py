@@ -25,21 +25,32 @@ from fastapi.responses import JSONResponse
 from instructgen.data import dedup
 from instructgen.data.selfinstruct import load_seed_tasks, run_self_instruct
 from instructgen.data.teacher import TeacherError
-from instructgen.errors import ConfigError, DataError
+from instructgen.errors import ConfigError, DataError, UserError
 
-SEED_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
+SEED_FILE = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
+)
 FAST = dict(backoff_base=0.001, backoff_max=0.01, timeout=10.0)
 
 # --- the scripted teacher -----------------------------------------------------------------------
 
 VERBS = ["Describe", "Explain", "Summarize", "Compare", "List", "Analyze", "Rewrite", "Evaluate"]
 ZH_CHARS = "春夏秋冬山水花鸟风雨雪月日星天云海江河湖树草林石金木火土人心手口目耳足马牛羊鱼虫米茶酒"
-LONG_INPUT = " ".join(["The committee reviewed the annual budget, the staffing plan and the new travel policy"] * 6)
+LONG_INPUT = (
+    "The committee met on Tuesday to review the annual budget. Spending on maintenance rose by twelve percent, "
+    "mostly because the old heating system in the north building failed twice during the winter. The staffing "
+    "plan adds two engineers and one accountant, and moves the help desk to the second floor. Members also "
+    "discussed the new travel policy: economy class for flights under six hours, a daily meal allowance of forty "
+    "dollars, and approval by a manager before any booking. Several members asked for clearer rules on taxis."
+)
 LONG_OUTPUT = "The committee approved the budget and the staffing plan, and asked for changes to the travel policy."
 
 
 def _words(rng: random.Random, n: int) -> str:
-    return " ".join("".join(rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(3)) for _ in range(n))
+    return " ".join(
+        "".join(rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(3))
+        for _ in range(n)
+    )
 
 
 def _last_task(prompt: str) -> str:
@@ -73,7 +84,11 @@ def scripted_reply(prompt: str, chat: bool) -> str:
         first = len(examples) + 1
         if chat:
             return "\n".join(f"{first + i}. {item}" for i, item in enumerate(items))
-        return " " + items[0] + "".join(f"\n{first + i}. {item}" for i, item in enumerate(items[1:], 1))
+        return (
+            " "
+            + items[0]
+            + "".join(f"\n{first + i}. {item}" for i, item in enumerate(items[1:], 1))
+        )
     task = _last_task(prompt)
     w = _words(rng, 4)
     if "Is it classification?" in prompt:
@@ -116,11 +131,39 @@ def make_app(s: Scripted) -> FastAPI:
         if s.delay:
             await asyncio.sleep(s.delay)
         if s.api_key and request.headers.get("authorization") != f"Bearer {s.api_key}":
-            return JSONResponse({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}, status_code=401)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+                status_code=401,
+            )
         if fault == 429:
-            return JSONResponse({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}, status_code=429, headers={"Retry-After": "0"})
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "Rate limit reached",
+                        "type": "requests",
+                        "code": "rate_limit_exceeded",
+                    }
+                },
+                status_code=429,
+                headers={"Retry-After": "0"},
+            )
         if fault:
-            return JSONResponse({"error": {"message": "The server had an error", "type": "server_error", "code": None}}, status_code=fault)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "The server had an error",
+                        "type": "server_error",
+                        "code": None,
+                    }
+                },
+                status_code=fault,
+            )
         return None
 
     def usage(prompt: str, text: str) -> dict:
@@ -134,7 +177,12 @@ def make_app(s: Scripted) -> FastAPI:
 
     @app.get("/v1/models")
     async def models(request: Request):
-        return await gate(request) or {"object": "list", "data": [{"id": "scripted-teacher", "object": "model", "created": 0, "owned_by": "tests"}]}
+        return await gate(request) or {
+            "object": "list",
+            "data": [
+                {"id": "scripted-teacher", "object": "model", "created": 0, "owned_by": "tests"}
+            ],
+        }
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
@@ -143,8 +191,20 @@ def make_app(s: Scripted) -> FastAPI:
             return refused
         prompt = body["messages"][-1]["content"]
         text = finish(scripted_reply(prompt, chat=True), body.get("stop"))
-        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": None}
-        return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"], "choices": [choice], "usage": usage(prompt, text)}
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "finish_reason": "stop",
+            "logprobs": None,
+        }
+        return {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
+            "choices": [choice],
+            "usage": usage(prompt, text),
+        }
 
     @app.post("/v1/completions")
     async def completions(request: Request):
@@ -153,7 +213,14 @@ def make_app(s: Scripted) -> FastAPI:
             return refused
         text = finish(scripted_reply(body["prompt"], chat=False), body.get("stop"))
         choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
-        return {"id": "cmpl-1", "object": "text_completion", "created": 0, "model": body["model"], "choices": [choice], "usage": usage(body["prompt"], text)}
+        return {
+            "id": "cmpl-1",
+            "object": "text_completion",
+            "created": 0,
+            "model": body["model"],
+            "choices": [choice],
+            "usage": usage(body["prompt"], text),
+        }
 
     return app
 
@@ -163,7 +230,9 @@ def teacher():
     scripted = Scripted()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(make_app(scripted), log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(make_app(scripted), log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -188,9 +257,26 @@ def reset(request):
 def seeds(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("seeds") / "seeds.jsonl"
     rng = random.Random(0)
-    rows = [{"instruction": f"{VERBS[i % len(VERBS)]} {_words(rng, 6)}", "input": "", "output": _words(rng, 8)} for i in range(10)]
-    rows.append({"id": "s10", "name": "zh", "instruction": "判断下面这句话的情感是正面还是负面。", "instances": [{"input": "我很开心。", "output": "正面"}], "is_classification": True})
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    rows = [
+        {
+            "instruction": f"{VERBS[i % len(VERBS)]} {_words(rng, 6)}",
+            "input": "",
+            "output": _words(rng, 8),
+        }
+        for i in range(10)
+    ]
+    rows.append(
+        {
+            "id": "s10",
+            "name": "zh",
+            "instruction": "判断下面这句话的情感是正面还是负面。",
+            "instances": [{"input": "我很开心。", "output": "正面"}],
+            "is_classification": True,
+        }
+    )
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -220,25 +306,62 @@ def test_pipeline_counts_every_rejection_reason_and_survives_429_and_500(teacher
     for reason in ("too_short", "too_long", "blacklisted", "punctuation_start", "rouge_similar", "no_instance",
                    "empty_output", "input_equals_output", "incomplete_instance", "conflicting_instances", "near_duplicate"):  # fmt: skip
         assert rejected[reason] > 0, (reason, rejected)
-    state = [json.loads(line) for line in Path(f"{out}.state.jsonl").read_text(encoding="utf-8").splitlines()]
+    state = [
+        json.loads(line)
+        for line in Path(f"{out}.state.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     logged = [e["reason"] for e in state if e["event"] == "reject"]
     assert len(logged) == summary["rejected_total"] == sum(rejected.values())
-    assert all(r["source"] == "self-instruct" and set(r) >= {"instruction", "input", "output", "is_classification"} for r in records)
-    assert any(r["is_classification"] for r in records) and any(not r["is_classification"] for r in records)
-    assert any(re.search("[\u4e00-\u9fff]", r["instruction"]) for r in records)  # Chinese tasks survive
+    assert all(
+        r["source"] == "self-instruct"
+        and set(r) >= {"instruction", "input", "output", "is_classification"}
+        for r in records
+    )
+    assert any(r["is_classification"] for r in records) and any(
+        not r["is_classification"] for r in records
+    )
+    assert any(
+        re.search("[\u4e00-\u9fff]", r["instruction"]) for r in records
+    )  # Chinese tasks survive
     assert sum("zzlong" in r["instruction"] for r in records) == 1
     assert_no_near_duplicates(records)
-    assert print(json.dumps(summary)) is None  # the summary is JSON
+    assert json.loads(json.dumps(summary)) == summary  # the summary prints as JSON
 
 
-def test_rerun_of_a_finished_output_does_nothing_and_completions_api_works(teacher, seeds, tmp_path):
+def test_rerun_of_a_finished_output_does_nothing_and_completions_api_works(
+    teacher, seeds, tmp_path
+):
     out = tmp_path / "si.jsonl"
-    first = run_self_instruct(teacher.url, seeds, 5, out, api="completions", model="scripted-teacher", concurrency=2, **FAST)
+    first = run_self_instruct(
+        teacher.url,
+        seeds,
+        5,
+        out,
+        api="completions",
+        model="scripted-teacher",
+        concurrency=2,
+        **FAST,
+    )
     assert first["kept"] == 5 and len(read(out)) == 5
-    again = run_self_instruct(teacher.url, seeds, 5, out, api="completions", model="scripted-teacher", concurrency=2, **FAST)
-    assert again["added"] == 0 and again["teacher_calls"] == 0 and again["rejected"] == first["rejected"]
+    again = run_self_instruct(
+        teacher.url,
+        seeds,
+        5,
+        out,
+        api="completions",
+        model="scripted-teacher",
+        concurrency=2,
+        **FAST,
+    )
+    assert (
+        again["added"] == 0
+        and again["teacher_calls"] == 0
+        and again["rejected"] == first["rejected"]
+    )
     with pytest.raises(ConfigError, match="seed"):
-        run_self_instruct(teacher.url, seeds, 6, out, api="completions", model="scripted-teacher", seed=1, **FAST)
+        run_self_instruct(
+            teacher.url, seeds, 6, out, api="completions", model="scripted-teacher", seed=1, **FAST
+        )
 
 
 RESUME_SCRIPT = """
@@ -266,7 +389,10 @@ def test_killed_run_resumes_without_losing_or_repeating_items(teacher, seeds, tm
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     teacher.delay = 0.0
-    before = read(out)
+    text = out.read_text(encoding="utf-8")
+    before = [
+        json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()
+    ]  # complete lines
     assert 8 <= len(before) < 30
     with out.open("a", encoding="utf-8") as f:
         f.write('{"instruction": "a torn wri')  # a write cut short by the kill
@@ -278,7 +404,9 @@ def test_killed_run_resumes_without_losing_or_repeating_items(teacher, seeds, tm
     assert after[: len(before)] == before  # nothing accepted was lost or rewritten
     assert len(after) == summary["kept"] == 30 and summary["added"] == 30 - len(before)
     assert len({r["id"] for r in after}) == len({r["instruction"] for r in after}) == 30
-    assert after == read(reference)  # a deterministic teacher gives the same data as an uninterrupted run
+    assert after == read(
+        reference
+    )  # a deterministic teacher gives the same data as an uninterrupted run
     assert_no_near_duplicates(after)
 
 
@@ -295,7 +423,11 @@ def test_seed_tasks_of_the_paper_load():
     "line, line_no, field",
     [
         ('{"instruction": "ok", "output": "x"}\n{"instruction": "broken"', 2, None),
-        ('{"instruction": "ok", "input": "", "output": "x"}\n\n{"instruction": "no output"}', 3, "output"),
+        (
+            '{"instruction": "ok", "input": "", "output": "x"}\n\n{"instruction": "no output"}',
+            3,
+            "output",
+        ),
         ('{"instruction": "x", "instances": [{"input": "a"}]}', 1, "instances[0].output"),
         ('{"instruction": "x", "output": "y", "is_classification": "yes"}', 1, "is_classification"),
         ('["not", "an", "object"]', 1, None),
@@ -316,21 +448,57 @@ def test_a_teacher_that_is_down_gives_a_clear_error_not_a_hang(seeds, tmp_path):
         port = s.getsockname()[1]
     start = time.monotonic()
     with pytest.raises(TeacherError, match=r"failed after 2 retries: cannot connect"):
-        run_self_instruct(f"http://127.0.0.1:{port}/v1", seeds, 3, tmp_path / "o.jsonl", model="m", max_retries=2, **FAST)
+        run_self_instruct(
+            f"http://127.0.0.1:{port}/v1",
+            seeds,
+            3,
+            tmp_path / "o.jsonl",
+            model="m",
+            max_retries=2,
+            **FAST,
+        )
     with pytest.raises(TeacherError, match="cannot connect"):  # the model lookup fails the same way
-        run_self_instruct(f"http://127.0.0.1:{port}/v1", seeds, 3, tmp_path / "o.jsonl", max_retries=1, **FAST)
+        run_self_instruct(
+            f"http://127.0.0.1:{port}/v1", seeds, 3, tmp_path / "o.jsonl", max_retries=1, **FAST
+        )
     assert time.monotonic() - start < 15
 
 
-def test_slow_teacher_times_out_and_bad_key_is_refused_without_retries(teacher, seeds, tmp_path):
+def test_slow_teacher_times_out_and_bad_key_is_refused_without_retries(
+    teacher, seeds, tmp_path, monkeypatch
+):
     teacher.delay = 1.0
     with pytest.raises(TeacherError, match="timed out"):
-        run_self_instruct(teacher.url, seeds, 2, tmp_path / "a.jsonl", model="m", max_retries=1, backoff_base=0.001, timeout=0.2)
+        run_self_instruct(
+            teacher.url,
+            seeds,
+            2,
+            tmp_path / "a.jsonl",
+            model="m",
+            max_retries=1,
+            backoff_base=0.001,
+            timeout=0.2,
+        )
     teacher.delay, teacher.api_key = 0.0, "sk-right"
     calls = teacher.requests
     with pytest.raises(TeacherError, match="HTTP 401") as err:
-        run_self_instruct(teacher.url, seeds, 2, tmp_path / "b.jsonl", api_key="sk-wrong-secret", **FAST)
+        run_self_instruct(
+            teacher.url, seeds, 2, tmp_path / "b.jsonl", api_key="sk-wrong-secret", **FAST
+        )
     assert teacher.requests == calls + 1 and "sk-wrong-secret" not in str(err.value)
     assert "OPENAI_API_KEY" in str(err.value)
-    summary = run_self_instruct(teacher.url, seeds, 2, tmp_path / "c.jsonl", api_key="sk-right", **FAST)
+    summary = run_self_instruct(
+        teacher.url, seeds, 2, tmp_path / "c.jsonl", api_key="sk-right", **FAST
+    )
     assert summary["kept"] == 2
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-right")  # the key may come from the environment
+    assert run_self_instruct(teacher.url, seeds, 2, tmp_path / "d.jsonl", **FAST)["kept"] == 2
+
+
+def test_bad_arguments_are_user_errors(seeds, tmp_path):
+    with pytest.raises(UserError, match="http://"):
+        run_self_instruct("localhost:8000/v1", seeds, 2, tmp_path / "o.jsonl", model="m")
+    with pytest.raises(DataError, match="directory"):
+        run_self_instruct("http://127.0.0.1:9/v1", seeds, 2, tmp_path, model="m")
+    with pytest.raises(ConfigError, match="num"):
+        run_self_instruct("http://127.0.0.1:9/v1", seeds, 0, tmp_path / "o.jsonl", model="m")

@@ -71,9 +71,16 @@ def test_digits_are_single_tokens(tok):
 
 
 def test_chat_template_in_transformers(auto_tok, tok):
-    messages = [{"role": "system", "content": "你是助手。"}, {"role": "user", "content": "你好"}, {"role": "assistant", "content": "你好！"}]
+    messages = [
+        {"role": "system", "content": "你是助手。"},
+        {"role": "user", "content": "你好"},
+        {"role": "assistant", "content": "你好！"},
+    ]
     text = auto_tok.apply_chat_template(messages, tokenize=False)
-    assert text == "<|im_start|>system\n你是助手。<|im_end|>\n<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n你好！<|im_end|>\n"
+    assert (
+        text
+        == "<|im_start|>system\n你是助手。<|im_end|>\n<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n你好！<|im_end|>\n"
+    )
     prompt = auto_tok.apply_chat_template(messages[:2], tokenize=False, add_generation_prompt=True)
     assert prompt.endswith("<|im_start|>assistant\n")
     assert tok.chat_template == auto_tok.chat_template
@@ -81,7 +88,13 @@ def test_chat_template_in_transformers(auto_tok, tok):
 
 def test_training_reads_jsonl(tmp_path):
     data = tmp_path / "d.jsonl"
-    data.write_text("\n".join(json.dumps({"text": f"第{i}行 line {i} 春夏秋冬"}, ensure_ascii=False) for i in range(200)), encoding="utf-8")
+    data.write_text(
+        "\n".join(
+            json.dumps({"text": f"第{i}行 line {i} 春夏秋冬"}, ensure_ascii=False)
+            for i in range(200)
+        ),
+        encoding="utf-8",
+    )
     out = train_tokenizer([data], 300, tmp_path / "tok", show_progress=False)
     t = Tokenizer.from_dir(out)
     assert 0 < len(t) <= 300

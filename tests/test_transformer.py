@@ -72,12 +72,16 @@ def test_causal_mask_hides_the_future():
     y[0, 6:] = (y[0, 6:] + 1) % 101
     with torch.no_grad():
         assert torch.allclose(model(x)[0, :6], model(y)[0, :6], atol=1e-6)
-        assert not torch.allclose(model(x, mask="bidirectional")[0, :6], model(y, mask="bidirectional")[0, :6])
+        assert not torch.allclose(
+            model(x, mask="bidirectional")[0, :6], model(y, mask="bidirectional")[0, :6]
+        )
 
 
 def test_prefix_mask_by_hand():
     mask = build_mask("prefix", torch.arange(4), 4, prefix_lengths=torch.tensor([2]))
-    expected = torch.tensor([[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    expected = torch.tensor(
+        [[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool
+    )
     assert torch.equal(mask[0, 0], expected)
 
 

@@ -7,14 +7,22 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"config", "errors", "model", "tokenizer", "data", "train", "inference", "serve", "evaluate", "apps", "safety"}
+_SUBMODULES = {
+    "config",
+    "errors",
+    "model",
+    "tokenizer",
+    "data",
+    "train",
+    "inference",
+    "serve",
+    "evaluate",
+    "apps",
+    "safety",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"instructgen.{name}")
-    if name == "load":
-        from instructgen.inference import load
-
-        return load
     raise AttributeError(f"module 'instructgen' has no attribute {name!r}")

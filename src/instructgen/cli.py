@@ -47,7 +47,14 @@ def _print_json(data) -> None:
 def cmd_tokenizer_train(args) -> None:
     from instructgen.tokenizer import Tokenizer, train_tokenizer
 
-    out = train_tokenizer(args.input, args.vocab_size, args.out, text_field=args.text_field, min_frequency=args.min_frequency, show_progress=not args.quiet)
+    out = train_tokenizer(
+        args.input,
+        args.vocab_size,
+        args.out,
+        text_field=args.text_field,
+        min_frequency=args.min_frequency,
+        show_progress=not args.quiet,
+    )
     tok = Tokenizer.from_dir(out)
     print(f"tokenizer: {len(tok)} tokens (fingerprint {tok.fingerprint()}) -> {out}")
 
@@ -64,12 +71,19 @@ def cmd_model_init(args) -> None:
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.force:
-        raise ModelDirError("already exists and is not empty (use --force to replace it)", file=str(out))
+        raise ModelDirError(
+            "already exists and is not empty (use --force to replace it)", file=str(out)
+        )
     if not Path(args.tokenizer).is_dir():
         raise ModelDirError("tokenizer directory not found", file=args.tokenizer)
     tok = Tokenizer.from_dir(args.tokenizer)
     values = preset(args.arch, args.preset)
-    values.update(vocab_size=64 * -(-len(tok) // 64), bos_token_id=tok.bos_id, eos_token_id=tok.eos_id, pad_token_id=tok.pad_id)
+    values.update(
+        vocab_size=64 * -(-len(tok) // 64),
+        bos_token_id=tok.bos_id,
+        eos_token_id=tok.eos_id,
+        pad_token_id=tok.pad_id,
+    )
     if args.context_length:
         values["max_seq_len"] = args.context_length
     if args.activation:
@@ -79,7 +93,12 @@ def cmd_model_init(args) -> None:
     config = from_dict(ModelConfig, values, source=args.config or "model init")
     torch.manual_seed(args.seed)
     model = Transformer(config)
-    save_model(model, out, tokenizer=tok, provenance={"init": {"arch": args.arch, "preset": args.preset, "seed": args.seed}})
+    save_model(
+        model,
+        out,
+        tokenizer=tok,
+        provenance={"init": {"arch": args.arch, "preset": args.preset, "seed": args.seed}},
+    )
     print(f"{config.arch} model, {model.num_parameters():,} parameters -> {out}")
 
 
@@ -110,8 +129,18 @@ def cmd_data_tokenize(args) -> None:
     from instructgen.data.corpus import tokenize_corpus
 
     start = time.perf_counter()
-    meta = tokenize_corpus(args.input, args.tokenizer, args.out, text_field=args.text_field, shard_tokens=args.shard_tokens, append_eos=not args.no_eos, show_progress=not args.quiet)
-    print(f"tokenized {meta['num_documents']:,} documents, {meta['num_tokens']:,} tokens ({meta['dtype']}, {len(meta['shards'])} shards) in {time.perf_counter() - start:.1f}s -> {args.out}")
+    meta = tokenize_corpus(
+        args.input,
+        args.tokenizer,
+        args.out,
+        text_field=args.text_field,
+        shard_tokens=args.shard_tokens,
+        append_eos=not args.no_eos,
+        show_progress=not args.quiet,
+    )
+    print(
+        f"tokenized {meta['num_documents']:,} documents, {meta['num_tokens']:,} tokens ({meta['dtype']}, {len(meta['shards'])} shards) in {time.perf_counter() - start:.1f}s -> {args.out}"
+    )
 
 
 def cmd_data_validate(args) -> int:
@@ -124,7 +153,9 @@ def cmd_data_validate(args) -> int:
         print(f"instructgen: error: {len(problems)} bad record(s) in {args.file}", file=sys.stderr)
         return 2
     counts = format_counts(args.file)
-    print(f"OK: {sum(counts.values())} records ({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    print(
+        f"OK: {sum(counts.values())} records ({', '.join(f'{k} {v}' for k, v in counts.items())})"
+    )
     return 0
 
 
@@ -139,6 +170,37 @@ def cmd_data_convert(args) -> None:
 
     n = convert(args.file, args.to, args.out)
     print(f"wrote {n} records ({args.to}) to {args.out}")
+
+
+def cmd_data_builtin(args) -> None:
+    from instructgen.data.builtin import write_builtin
+
+    card = write_builtin(args.out, seed=args.seed, size=args.size)
+    splits = " ".join(f"{s}={card['splits'][s]['records']}" for s in ("train", "val", "test"))
+    corpus = card["corpus"]
+    print(
+        f"wrote {args.out}: {splits}, corpus {corpus['documents']} docs ({corpus['bytes'] / 1e6:.1f} MB), {len(card['families'])} families"
+    )
+
+
+def cmd_data_self_instruct(args) -> None:
+    from instructgen.data.selfinstruct import run_self_instruct
+
+    summary = run_self_instruct(
+        args.teacher,
+        args.seed_tasks,
+        args.num,
+        args.out,
+        api_key=args.api_key,
+        model=args.model,
+        concurrency=args.concurrency,
+        api=args.api,
+        seed=args.seed,
+        max_retries=args.max_retries,
+        timeout=args.timeout,
+        progress=not args.quiet,
+    )
+    _print_json(summary)
 
 
 TRAIN_FLAGS = {  # flag: (TrainConfig field, type, help)
@@ -158,11 +220,20 @@ TRAIN_FLAGS = {  # flag: (TrainConfig field, type, help)
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="F", help="YAML file of training settings (flags override it)")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument(
+        "--config", metavar="F", help="YAML file of training settings (flags override it)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the last checkpoint in --out"
+    )
     for flag, (_, kind, help) in TRAIN_FLAGS.items():
         p.add_argument(flag, type=kind, help=help)
-    p.add_argument("--fsdp", action="store_true", default=None, help="shard parameters with FSDP2 (under torchrun)")
+    p.add_argument(
+        "--fsdp",
+        action="store_true",
+        default=None,
+        help="shard parameters with FSDP2 (under torchrun)",
+    )
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -188,10 +259,53 @@ def cmd_pretrain(args) -> None:
     from instructgen.train.pretrain import pretrain
 
     config = train_config_from_args(args, objective=args.objective)
-    summary = pretrain(args.model, args.data, args.out, config, resume=args.resume, show_progress=not args.quiet)
+    summary = pretrain(
+        args.model, args.data, args.out, config, resume=args.resume, show_progress=not args.quiet
+    )
     if summary is not None and int(__import__("os").environ.get("RANK", "0")) == 0:
         last = next((r for r in reversed(summary["metrics"]) if "val_loss" in r), {})
-        print(f"pretrained {summary['steps']} steps; validation loss {last.get('val_loss', float('nan')):.4f} (ppl {last.get('val_ppl', float('nan')):.2f}) -> {args.out}")
+        print(
+            f"pretrained {summary['steps']} steps; validation loss {last.get('val_loss', float('nan')):.4f} (ppl {last.get('val_ppl', float('nan')):.2f}) -> {args.out}"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# eval
+
+
+def cmd_eval_metrics(args) -> None:
+    from instructgen.evaluate import metrics
+
+    predictions, references = (
+        metrics.read_lines(args.predictions),
+        metrics.read_lines(args.references),
+    )
+    if len(predictions) != len(references):
+        raise UserError(
+            f"{len(predictions)} predictions in {args.predictions} but {len(references)} references in {args.references}"
+        )
+    print(
+        json.dumps(
+            metrics.compute(args.metrics.split(","), predictions, references, lang=args.lang),
+            ensure_ascii=False,
+        )
+    )
+
+
+def cmd_eval_ifeval(args) -> None:
+    from instructgen.evaluate import ifeval, metrics
+
+    prompts = ifeval.load_prompts(args.lang)
+    responses = metrics.read_lines(args.responses)
+    result = ifeval.score(prompts, responses)
+    result.pop("results", None)
+    _print_json(result)
+
+
+def cmd_eval(args) -> None:
+    raise UserError(
+        "evaluation suites (--suite) are not part of this release yet; `instructgen eval metrics` and `instructgen eval ifeval-score` are"
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -209,61 +323,236 @@ def build_parser() -> argparse.ArgumentParser:
 
     # tokenizer
     tokenizer = verbs.add_parser("tokenizer", help="train a byte-level BPE tokenizer")
-    tsub = tokenizer.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
-    p = _add(tsub, "train", cmd_tokenizer_train, "train a byte-level BPE tokenizer on text/JSONL files", "instructgen tokenizer train --input corpus.txt --vocab-size 4096 --out tok/")
-    p.add_argument("--input", nargs="+", required=True, metavar="F", help="text (.txt) or JSONL files")
+    tsub = tokenizer.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_Parser
+    )
+    p = _add(
+        tsub,
+        "train",
+        cmd_tokenizer_train,
+        "train a byte-level BPE tokenizer on text/JSONL files",
+        "instructgen tokenizer train --input corpus.txt --vocab-size 4096 --out tok/",
+    )
+    p.add_argument(
+        "--input", nargs="+", required=True, metavar="F", help="text (.txt) or JSONL files"
+    )
     p.add_argument("--vocab-size", type=int, required=True, metavar="N")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--text-field", default="text", help="JSONL field holding the text (default: text)")
+    p.add_argument(
+        "--text-field", default="text", help="JSONL field holding the text (default: text)"
+    )
     p.add_argument("--min-frequency", type=int, default=2, help="minimum pair count for a merge")
     p.add_argument("--quiet", action="store_true")
 
     # model
     model = verbs.add_parser("model", help="create or inspect a model directory")
-    msub = model.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
-    p = _add(msub, "init", cmd_model_init, "create a randomly initialised model directory (a Hugging Face checkpoint)", "instructgen model init --arch llama --preset tiny --tokenizer tok/ --out runs/init")
+    msub = model.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_Parser
+    )
+    p = _add(
+        msub,
+        "init",
+        cmd_model_init,
+        "create a randomly initialised model directory (a Hugging Face checkpoint)",
+        "instructgen model init --arch llama --preset tiny --tokenizer tok/ --out runs/init",
+    )
     p.add_argument("--arch", choices=["gpt2", "llama"], required=True)
-    p.add_argument("--preset", default="tiny", help="tiny | mini | small | medium | base (default: tiny)")
+    p.add_argument(
+        "--preset", default="tiny", help="tiny | mini | small | medium | base (default: tiny)"
+    )
     p.add_argument("--tokenizer", required=True, metavar="DIR")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--config", metavar="F", help="YAML file of ModelConfig values that override the preset")
+    p.add_argument(
+        "--config", metavar="F", help="YAML file of ModelConfig values that override the preset"
+    )
     p.add_argument("--context-length", type=int, metavar="T")
     p.add_argument("--activation", choices=["relu", "gelu", "gelu_new", "silu"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="replace an existing directory")
-    p = _add(msub, "info", cmd_model_info, "print architecture, parameters, context length, vocabulary and dtype", "instructgen model info runs/quickstart/model")
+    p = _add(
+        msub,
+        "info",
+        cmd_model_info,
+        "print architecture, parameters, context length, vocabulary and dtype",
+        "instructgen model info runs/quickstart/model",
+    )
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     # data
-    data = verbs.add_parser("data", help="corpus and instruction data: tokenize, builtin, validate, stats, convert, self-instruct")
+    data = verbs.add_parser(
+        "data",
+        help="corpus and instruction data: tokenize, builtin, validate, stats, convert, self-instruct",
+    )
     dsub = data.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
-    p = _add(dsub, "tokenize", cmd_data_tokenize, "tokenize text files into memory-mapped token shards for pretraining", "instructgen data tokenize --input corpus.txt wiki.jsonl --tokenizer tok/ --out shards/")
-    p.add_argument("--input", nargs="+", required=True, metavar="F", help=".txt, .jsonl, .json, .parquet or .csv files")
+    p = _add(
+        dsub,
+        "tokenize",
+        cmd_data_tokenize,
+        "tokenize text files into memory-mapped token shards for pretraining",
+        "instructgen data tokenize --input corpus.txt wiki.jsonl --tokenizer tok/ --out shards/",
+    )
+    p.add_argument(
+        "--input",
+        nargs="+",
+        required=True,
+        metavar="F",
+        help=".txt, .jsonl, .json, .parquet or .csv files",
+    )
     p.add_argument("--tokenizer", required=True, metavar="DIR")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--text-field", default="text", help="field/column holding the text (default: text)")
-    p.add_argument("--shard-tokens", type=int, default=64 * 2**20, metavar="N", help="tokens per shard file")
+    p.add_argument(
+        "--text-field", default="text", help="field/column holding the text (default: text)"
+    )
+    p.add_argument(
+        "--shard-tokens", type=int, default=64 * 2**20, metavar="N", help="tokens per shard file"
+    )
     p.add_argument("--no-eos", action="store_true", help="do not append eos after each document")
     p.add_argument("--quiet", action="store_true")
 
-    p = _add(dsub, "validate", cmd_data_validate, "check an instruction file (Alpaca, ShareGPT, messages, prompt/completion); every bad record is reported", "instructgen data validate train.jsonl")
+    p = _add(
+        dsub,
+        "validate",
+        cmd_data_validate,
+        "check an instruction file (Alpaca, ShareGPT, messages, prompt/completion); every bad record is reported",
+        "instructgen data validate train.jsonl",
+    )
     p.add_argument("file", metavar="F", help=".jsonl, .json, .parquet or .csv")
-    p = _add(dsub, "stats", cmd_data_stats, "counts, length percentiles, language mix and duplicate rate of an instruction file", "instructgen data stats train.jsonl --tokenizer runs/quickstart/model")
+    p = _add(
+        dsub,
+        "stats",
+        cmd_data_stats,
+        "counts, length percentiles, language mix and duplicate rate of an instruction file",
+        "instructgen data stats train.jsonl --tokenizer runs/quickstart/model",
+    )
     p.add_argument("file", metavar="F")
     p.add_argument("--tokenizer", metavar="DIR", help="also measure lengths in tokens")
-    p = _add(dsub, "convert", cmd_data_convert, "convert an instruction file losslessly between formats", "instructgen data convert alpaca.json --to messages --out train.jsonl")
+    p = _add(
+        dsub,
+        "convert",
+        cmd_data_convert,
+        "convert an instruction file losslessly between formats",
+        "instructgen data convert alpaca.json --to messages --out train.jsonl",
+    )
     p.add_argument("file", metavar="F")
     p.add_argument("--to", required=True, choices=["messages", "alpaca", "sharegpt"])
     p.add_argument("--out", required=True, metavar="F")
 
+    p = _add(
+        dsub,
+        "builtin",
+        cmd_data_builtin,
+        "write the built-in bilingual task world: a pretraining corpus and train/val/test instruction splits with checkers",
+        "instructgen data builtin --out data/builtin --seed 0 --size 6000",
+    )
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--size", type=int, default=6000, help="training instances (val and test scale with it)"
+    )
+    p = _add(
+        dsub,
+        "self-instruct",
+        cmd_data_self_instruct,
+        "bootstrap instruction data from seed tasks with any OpenAI-compatible teacher (Self-Instruct); rerun the same command to resume",
+        "instructgen data self-instruct --teacher http://127.0.0.1:8000/v1 --seed-tasks seed_tasks.jsonl --num 100 --out si.jsonl",
+    )
+    p.add_argument(
+        "--teacher",
+        required=True,
+        metavar="URL",
+        help="base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1",
+    )
+    p.add_argument(
+        "--seed-tasks",
+        required=True,
+        metavar="F",
+        help="Self-Instruct seed tasks JSONL (or Alpaca records)",
+    )
+    p.add_argument("--num", type=int, required=True, metavar="N", help="instructions to keep")
+    p.add_argument(
+        "--out", required=True, metavar="F", help="output JSONL (appended; rerun to resume)"
+    )
+    p.add_argument("--api-key", help="API key (default: $OPENAI_API_KEY)")
+    p.add_argument("--model", help="teacher model name (default: the first of /v1/models)")
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--api", choices=["chat", "completions"], default="chat")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-retries", type=int, default=6)
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
+    p.add_argument("--quiet", action="store_true")
+
     # pretrain
-    p = _add(verbs, "pretrain", cmd_pretrain, "pretrain a model directory on token shards (clm, mlm, prefix or a multitask mixture)", "instructgen pretrain --model runs/init --data shards/ --objective clm --out runs/pretrained --max-steps 500")
-    p.add_argument("--model", required=True, metavar="DIR", help="model directory to start from (`instructgen model init`)")
+    p = _add(
+        verbs,
+        "pretrain",
+        cmd_pretrain,
+        "pretrain a model directory on token shards (clm, mlm, prefix or a multitask mixture)",
+        "instructgen pretrain --model runs/init --data shards/ --objective clm --out runs/pretrained --max-steps 500",
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="DIR",
+        help="model directory to start from (`instructgen model init`)",
+    )
     p.add_argument("--data", metavar="DIR", help="token shards (`instructgen data tokenize`)")
-    p.add_argument("--objective", choices=["clm", "mlm", "prefix", "mixture"], help="training objective (default: clm, or the config's)")
+    p.add_argument(
+        "--objective",
+        choices=["clm", "mlm", "prefix", "mixture"],
+        help="training objective (default: clm, or the config's)",
+    )
     p.add_argument("--out", required=True, metavar="DIR")
     _add_train_flags(p)
+
+    # eval
+    ev = _add(
+        verbs,
+        "eval",
+        cmd_eval,
+        "evaluate: metrics on prediction files, verifiable instruction checks",
+        "instructgen eval metrics --predictions pred.txt --references ref.txt --metrics bleu,rouge,meteor",
+    )
+    esub = ev.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    p = _add(
+        esub,
+        "metrics",
+        cmd_eval_metrics,
+        "BLEU, ROUGE, METEOR (Chinese-aware), exact match, F1, chrF, accuracy of predictions against references",
+        "instructgen eval metrics --predictions pred.txt --references ref.txt --metrics bleu,rouge,meteor,em,f1,chrf --lang zh",
+    )
+    p.add_argument(
+        "--predictions",
+        required=True,
+        metavar="F",
+        help="one prediction per line, or JSONL with a `text` field",
+    )
+    p.add_argument(
+        "--references",
+        required=True,
+        metavar="F",
+        help="one reference per line, or JSONL with a `text` field",
+    )
+    p.add_argument(
+        "--metrics",
+        default="bleu,rouge,meteor,em,f1,chrf",
+        help="comma-separated: bleu,rouge,meteor,em,f1,chrf,accuracy",
+    )
+    p.add_argument("--lang", default="auto", choices=["auto", "zh", "en"])
+    p = _add(
+        esub,
+        "ifeval-score",
+        cmd_eval_ifeval,
+        "score responses to the built-in IFEval-style prompts (strict and loose)",
+        "instructgen eval ifeval-score --responses responses.txt --lang en",
+    )
+    p.add_argument(
+        "--responses",
+        required=True,
+        metavar="F",
+        help="one response per prompt, in the order of the built-in prompt set (JSONL with `text` for multi-line answers)",
+    )
+    p.add_argument("--lang", choices=["zh", "en"], help="only the prompts of this language")
 
     for verb, help in _PLANNED.items():
         p = verbs.add_parser(verb, help=f"{help} (not in this release yet)", add_help=False)
@@ -278,7 +567,6 @@ _PLANNED = {
     "generate": "generate from a model directory, a Hugging Face model or an OpenAI-compatible URL",
     "chat": "chat in the terminal",
     "serve": "OpenAI-compatible HTTP server with a web chat page",
-    "eval": "evaluation suites and metrics",
     "quickstart": "the whole pipeline on the built-in task world",
     "app": "writing assistant, customer-service bot, personalized content",
     "safety": "moderation and PII redaction",

@@ -17,7 +17,9 @@ T = TypeVar("T")
 def from_dict(cls: type[T], values: dict[str, Any], *, source: str = "config") -> T:
     """Build dataclass `cls` from `values`; unknown keys and mistyped values raise ConfigError."""
     if not isinstance(values, dict):
-        raise ConfigError(f"expected a mapping of keys to values, got {type(values).__name__}", file=source)
+        raise ConfigError(
+            f"expected a mapping of keys to values, got {type(values).__name__}", file=source
+        )
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(values) - set(fields))
     if unknown:
@@ -41,7 +43,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=str(path), line=mark.line + 1 if mark else None) from None
+        raise ConfigError(
+            f"invalid YAML: {getattr(exc, 'problem', exc)}",
+            file=str(path),
+            line=mark.line + 1 if mark else None,
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -68,7 +74,9 @@ def _coerce(value: Any, hint: Any, source: str, key: str) -> Any:
         raise errors[0]
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(f"must be one of {', '.join(map(str, args))}, got {value!r}", file=source, field=key)
+            raise ConfigError(
+                f"must be one of {', '.join(map(str, args))}, got {value!r}", file=source, field=key
+            )
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
@@ -98,4 +106,6 @@ def _coerce(value: Any, hint: Any, source: str, key: str) -> Any:
         return from_dict(hint, value, source=source)
     else:
         return value
-    raise ConfigError(f"expected {getattr(hint, '__name__', hint)}, got {value!r}", file=source, field=key)
+    raise ConfigError(
+        f"expected {getattr(hint, '__name__', hint)}, got {value!r}", file=source, field=key
+    )

@@ -8,7 +8,14 @@ class UserError(Exception):
 
     status_code = 400
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None, field: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ):
         self.file, self.line, self.field = file, line, field
         where = ""
         if file is not None:

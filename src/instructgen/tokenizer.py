@@ -32,7 +32,12 @@ CHATML_TEMPLATE = (
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -174,7 +179,9 @@ def train_tokenizer(
 
     minimum = 256 + len(SPECIAL_TOKENS) + 1
     if vocab_size < minimum:
-        raise UserError(f"--vocab-size must be at least {minimum} (256 bytes + special tokens), got {vocab_size}")
+        raise UserError(
+            f"--vocab-size must be at least {minimum} (256 bytes + special tokens), got {vocab_size}"
+        )
     texts = iter_texts(files, text_field)
     first = next(texts, None)
     if first is None:
@@ -184,7 +191,10 @@ def train_tokenizer(
     # Digits become single tokens (better arithmetic); ByteLevel maps every byte to a symbol,
     # so any string, Chinese, emoji or code included, round-trips exactly.
     tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
     )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
@@ -238,13 +248,17 @@ class Tokenizer:
 
         path = Path(path)
         config_file = path / "tokenizer_config.json"
-        config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
+        config = (
+            json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
+        )
         if (path / "chat_template.jinja").is_file() and not config.get("chat_template"):
             config["chat_template"] = (path / "chat_template.jinja").read_text(encoding="utf-8")
         if (path / "tokenizer.json").is_file():
             backend = HFTokenizer.from_file(str(path / "tokenizer.json"))
         elif (path / "vocab.json").is_file() or (path / "tokenizer.model").is_file():
-            from transformers import AutoTokenizer  # slow-format tokenizer: let transformers convert it
+            from transformers import (
+                AutoTokenizer,
+            )  # slow-format tokenizer: let transformers convert it
 
             backend = AutoTokenizer.from_pretrained(str(path)).backend_tokenizer
         else:
@@ -259,7 +273,9 @@ class Tokenizer:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         self.backend.save(str(out / "tokenizer.json"))
-        (out / "tokenizer_config.json").write_text(json.dumps(self.config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        (out / "tokenizer_config.json").write_text(
+            json.dumps(self.config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
 
     # -- special tokens ------------------------------------------------------------------------
 
@@ -295,7 +311,11 @@ class Tokenizer:
 
     @property
     def special_ids(self) -> set[int]:
-        return {t.id for t in self.backend.get_added_tokens_decoder().values() if t.special} if hasattr(self.backend, "get_added_tokens_decoder") else set()
+        return (
+            {t.id for t in self.backend.get_added_tokens_decoder().values() if t.special}
+            if hasattr(self.backend, "get_added_tokens_decoder")
+            else set()
+        )
 
     def __len__(self) -> int:
         return self.backend.get_vocab_size(with_added_tokens=True)
@@ -305,8 +325,13 @@ class Tokenizer:
     def encode(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
         return self.backend.encode(text, add_special_tokens=add_special_tokens).ids
 
-    def encode_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False) -> list[list[int]]:
-        return [e.ids for e in self.backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)]
+    def encode_batch(
+        self, texts: Sequence[str], *, add_special_tokens: bool = False
+    ) -> list[list[int]]:
+        return [
+            e.ids
+            for e in self.backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+        ]
 
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         return self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens)
@@ -315,4 +340,6 @@ class Tokenizer:
         """sha256 of the vocabulary, merges and pre-tokenizer: equal fingerprints encode equally."""
         spec = json.loads(self.backend.to_str())
         keep = {k: spec.get(k) for k in ("model", "pre_tokenizer", "normalizer", "added_tokens")}
-        return hashlib.sha256(json.dumps(keep, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+        return hashlib.sha256(
+            json.dumps(keep, sort_keys=True, ensure_ascii=False).encode()
+        ).hexdigest()[:16]

@@ -91,7 +91,9 @@ def _validate_values(kind: str, spec: dict[str, Any], field: str) -> None:
         try:
             re.compile(spec["pattern"])
         except re.error as exc:
-            raise DataError(f"not a valid regular expression ({exc})", field=f"{field}.pattern") from None
+            raise DataError(
+                f"not a valid regular expression ({exc})", field=f"{field}.pattern"
+            ) from None
     elif kind == "contains_all":
         for i, value in enumerate(spec["values"]):
             if not isinstance(value, str) or not value:
@@ -100,7 +102,9 @@ def _validate_values(kind: str, spec: dict[str, Any], field: str) -> None:
         try:
             jsonschema.Draft202012Validator.check_schema(spec["schema"])
         except jsonschema.SchemaError as exc:
-            raise DataError(f"not a valid JSON schema ({exc.message})", field=f"{field}.schema") from None
+            raise DataError(
+                f"not a valid JSON schema ({exc.message})", field=f"{field}.schema"
+            ) from None
     elif kind == "numeric":
         if spec.get("tolerance", 0) < 0:
             raise DataError("must not be negative", field=f"{field}.tolerance")
@@ -222,11 +226,19 @@ def regex(pattern: str, *, fullmatch: bool = False, ignore_case: bool = False) -
 
 
 def contains_all(values: list[str], *, ignore_case: bool = False) -> dict[str, Any]:
-    return {"type": "contains_all", "values": list(values), **({"ignore_case": True} if ignore_case else {})}
+    return {
+        "type": "contains_all",
+        "values": list(values),
+        **({"ignore_case": True} if ignore_case else {}),
+    }
 
 
 def json_schema(schema: dict[str, Any], *, equals: Any = None) -> dict[str, Any]:
-    return {"type": "json_schema", "schema": schema, **({"equals": equals} if equals is not None else {})}
+    return {
+        "type": "json_schema",
+        "schema": schema,
+        **({"equals": equals} if equals is not None else {}),
+    }
 
 
 def numeric(value: float, *, tolerance: float = 0) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def load_seed_tasks(path: str | Path) -> list[SeedTask]:
         raise not_utf8_error(path, exc) from None
     for line_no, line in enumerate(lines, 1):
         if line.strip():
-            tasks.append(_seed_task(_json_object(line, path, line_no), path, line_no))
+            tasks.append(_seed_task(_json_object(line, path, line_no), _Where(path, line_no)))
     if not tasks:
         raise DataError("no seed tasks in the file", file=str(path))
     return tasks
@@ -85,39 +85,50 @@ def _json_object(line: str | bytes, path: Path, line_no: int) -> dict:
     except ValueError as exc:
         raise DataError(f"not valid JSON ({exc})", file=str(path), line=line_no) from None
     if not isinstance(record, dict):
-        raise DataError(f"expected a JSON object, got {type(record).__name__}", file=str(path), line=line_no)
+        raise DataError(
+            f"expected a JSON object, got {type(record).__name__}", file=str(path), line=line_no
+        )
     return record
 
 
-def _string(record: dict, key: str, path: Path, line_no: int, *, field: str | None = None, default: str | None = None) -> str:
+@dataclass(frozen=True)
+class _Where:
+    path: Path
+    line: int
+
+    def error(self, message: str, field: str | None = None) -> DataError:
+        return DataError(message, file=str(self.path), line=self.line, field=field)
+
+
+def _string(record: dict, key: str, where: _Where, *, field: str | None = None, default: str | None = None) -> str:  # fmt: skip
     value = record.get(key, default)
     if not isinstance(value, str):
         problem = "is missing" if value is None else f"must be a string, got {type(value).__name__}"
-        raise DataError(problem, file=str(path), line=line_no, field=field or key)
+        raise where.error(problem, field or key)
     return value
 
 
-def _seed_task(record: dict, path: Path, line_no: int) -> SeedTask:
-    instruction = _string(record, "instruction", path, line_no).strip()
+def _seed_task(record: dict, where: _Where) -> SeedTask:
+    instruction = _string(record, "instruction", where).strip()
     if not instruction:
-        raise DataError("is empty", file=str(path), line=line_no, field="instruction")
+        raise where.error("is empty", "instruction")
     is_clf = record.get("is_classification", False)
     if not isinstance(is_clf, bool):
-        raise DataError("must be true or false", file=str(path), line=line_no, field="is_classification")
+        raise where.error("must be true or false", "is_classification")
     if "instances" in record:
         instances = record["instances"]
         if not isinstance(instances, list) or not instances:
-            raise DataError("must be a non-empty list of {input, output}", file=str(path), line=line_no, field="instances")
+            raise where.error("must be a non-empty list of {input, output}", "instances")
         pairs = []
         for i, inst in enumerate(instances):
             if not isinstance(inst, dict):
-                raise DataError("must be an object", file=str(path), line=line_no, field=f"instances[{i}]")
-            inp = _string(inst, "input", path, line_no, field=f"instances[{i}].input", default="")
-            pairs.append((inp, _string(inst, "output", path, line_no, field=f"instances[{i}].output")))
+                raise where.error("must be an object", f"instances[{i}]")
+            inp = _string(inst, "input", where, field=f"instances[{i}].input", default="")
+            pairs.append((inp, _string(inst, "output", where, field=f"instances[{i}].output")))
     elif "output" in record:
-        pairs = [(_string(record, "input", path, line_no, default=""), _string(record, "output", path, line_no))]
+        pairs = [(_string(record, "input", where, default=""), _string(record, "output", where))]
     else:
-        raise DataError("is missing (give 'instances' or 'output')", file=str(path), line=line_no, field="output")
+        raise where.error("is missing (give 'instances' or 'output')", "output")
     return SeedTask(instruction, tuple(pairs), is_clf)
 
 
@@ -160,17 +171,28 @@ def record_text(instruction: str, input: str, output: str) -> str:
     return f"{instruction}\n{input}\n{output}"
 
 
+@dataclass(frozen=True)
+class Settings:
+    num: int
+    seed: int = 0
+    concurrency: int = 4
+    rouge_threshold: float = 0.7
+    near_threshold: float = 0.7
+    num_examples: int = 8  # in-context instructions per bootstrap prompt
+    num_machine_examples: int = 2  # of which from the kept machine tasks
+
+
 class _Run:
     """One invocation: the state rebuilt from disk, the teacher, and the decision loop."""
 
-    def __init__(self, teacher: Teacher, seeds: list[SeedTask], out: Path, *, num: int, seed: int,
-                 concurrency: int, rouge_threshold: float, near_threshold: float,
-                 num_examples: int, num_machine_examples: int) -> None:  # fmt: skip
-        self.teacher, self.seeds, self.num, self.seed, self.concurrency = teacher, seeds, num, seed, concurrency
-        self.rouge_threshold, self.num_examples, self.num_machine_examples = rouge_threshold, num_examples, num_machine_examples
+    def __init__(
+        self, teacher: Teacher, seeds: list[SeedTask], out: Path, settings: Settings
+    ) -> None:
+        self.teacher, self.seeds, self.cfg = teacher, seeds, settings
+        self.num, self.seed, self.concurrency = settings.num, settings.seed, settings.concurrency
         self.out, self.state_path = out, out.with_name(out.name + ".state.jsonl")
         self.rouge = dedup.RougeLIndex(t.instruction for t in seeds)
-        self.near = dedup.NearDuplicateIndex(threshold=near_threshold, seed=seed + 1)
+        self.near = dedup.NearDuplicateIndex(threshold=settings.near_threshold)
         for i, task in enumerate(seeds):
             self.near.add(("seed", i), record_text(task.instruction, *task.instances[0]))
         self.kept: list[tuple[int, str]] = []  # (request index or -1, instruction), in file order
@@ -182,7 +204,10 @@ class _Run:
 
     def _load(self) -> None:
         for line_no, rec in read_journal(self.out):
-            texts = [_string(rec, k, self.out, line_no) for k in ("instruction", "input", "output")]
+            texts = [
+                _string(rec, k, _Where(self.out, line_no))
+                for k in ("instruction", "input", "output")
+            ]
             slot = rec.get("id") if isinstance(rec.get("id"), str) else ""
             m = _ID_RE.match(slot)
             self._keep(int(m.group(1)) if m else -1, slot, *texts)
@@ -194,10 +219,14 @@ class _Run:
                     file=str(self.state_path), line=line_no, field="seed",
                 )  # fmt: skip
             if event == "reject":
+                if not isinstance(entry.get("slot"), str) or entry.get("reason") not in REASONS:
+                    raise _Where(self.state_path, line_no).error("malformed reject entry", "reason")
                 self.decided.add(entry["slot"])
                 self.rejected[entry["reason"]] += 1
             elif event == "request_done":
-                self.done.add(int(entry["request"]))
+                if not isinstance(entry.get("request"), int):
+                    raise _Where(self.state_path, line_no).error("must be an integer", "request")
+                self.done.add(entry["request"])
         self.state = _Journal(self.state_path)
         if not self.state_path.stat().st_size:
             self.state.write({"event": "config", "seed": self.seed, "version": 1})
@@ -219,7 +248,8 @@ class _Run:
         requests = 0
         while len(self.kept) < self.num:
             first = next(r for r in range(len(self.done) + 1) if r not in self.done)
-            start = first - first % self.concurrency  # rounds align, so a resumed round repeats its prompts
+            # Rounds align to multiples of `concurrency`, so a resumed round repeats its prompts.
+            start = first - first % self.concurrency
             todo = [r for r in range(start, start + self.concurrency) if r not in self.done]
             if requests >= max_requests:
                 raise TeacherError(
@@ -236,27 +266,37 @@ class _Run:
             for r, reply in zip(todo, replies):
                 if all(f"si-{r}-{pos}" in self.decided for pos in range(len(reply))):
                     self.done.add(r)
-                    self.state.write({"event": "request_done", "request": r, "candidates": len(reply)})
+                    self.state.write(
+                        {"event": "request_done", "request": r, "candidates": len(reply)}
+                    )
 
     def _examples(self, machine: list[str], request: int) -> list[str]:
         rng = random.Random(f"self-instruct:{self.seed}:{request}")
-        examples = rng.sample(machine, min(self.num_machine_examples, len(machine)))
+        examples = rng.sample(machine, min(self.cfg.num_machine_examples, len(machine)))
         seeds = [t.instruction for t in self.seeds]
-        examples += rng.sample(seeds, min(self.num_examples - len(examples), len(seeds)))
+        examples += rng.sample(seeds, min(self.cfg.num_examples - len(examples), len(seeds)))
         rng.shuffle(examples)
         return examples
 
     def _bootstrap(self, prompt: str) -> list[str]:
         api = self.teacher.api
         stop = ["\n\n", "\n20.", "20."] if api == "completions" else None
-        text, finish = self.teacher.complete(prompt, max_tokens=1024, temperature=0.7, top_p=0.5, stop=stop, presence_penalty=2.0)
-        return parse_instructions(text, truncated=finish == "length", leading_item=api == "completions")
+        text, finish = self.teacher.complete(
+            prompt, max_tokens=1024, temperature=0.7, top_p=0.5, stop=stop, presence_penalty=2.0
+        )
+        return parse_instructions(
+            text, truncated=finish == "length", leading_item=api == "completions"
+        )
 
     def _task(self, instruction: str) -> tuple[bool, list[tuple[str, str]]]:
         """Steps 2 and 3 for one new instruction: (is_classification, instances)."""
-        answer, _ = self.teacher.complete(classification_prompt(instruction), max_tokens=8, stop=["\n", "Task:"])
+        answer, _ = self.teacher.complete(
+            classification_prompt(instruction), max_tokens=8, stop=["\n", "Task:"]
+        )
         is_clf = parse_yes_no(answer)
-        text, finish = self.teacher.complete(instance_prompt(instruction, is_clf), max_tokens=400, stop=["Task:"])
+        text, finish = self.teacher.complete(
+            instance_prompt(instruction, is_clf), max_tokens=400, stop=["Task:"]
+        )
         return is_clf, parse_instances(text, is_clf, truncated=finish == "length")
 
     def _early_reason(self, instruction: str) -> tuple[str | None, dict]:
@@ -269,12 +309,14 @@ class _Run:
             return "punctuation_start", {}
         if dedup.has_blacklisted(instruction):
             return "blacklisted", {}
-        score, similar = self.rouge.best(instruction, at_least=self.rouge_threshold)
-        if score > self.rouge_threshold:
+        score, similar = self.rouge.best(instruction, at_least=self.cfg.rouge_threshold)
+        if score > self.cfg.rouge_threshold:
             return "rouge_similar", {"rouge_l": round(score, 4), "most_similar": similar}
         return None, {}
 
-    def _decide(self, slots: list[tuple[str, int, str]], pool: ThreadPoolExecutor, progress: Any) -> None:
+    def _decide(
+        self, slots: list[tuple[str, int, str]], pool: ThreadPoolExecutor, progress: Any
+    ) -> None:
         """Decide every slot in order; teacher calls for upcoming candidates run `concurrency` at a time."""
         results: dict[str, tuple[bool, list[tuple[str, str]]]] = {}
         for i, (slot, request, instruction) in enumerate(slots):
@@ -287,7 +329,9 @@ class _Run:
             if reason is None:
                 if slot not in results:
                     batch = self._prefetch(slots[i:], results)
-                    results.update(zip((s for s, _ in batch), pool.map(self._task, (t for _, t in batch))))
+                    results.update(
+                        zip((s for s, _ in batch), pool.map(self._task, (t for _, t in batch)))
+                    )
                 is_clf, instances = results.pop(slot)
                 reason, pair = instance_reason(instances)
                 if reason is None:
@@ -297,7 +341,13 @@ class _Run:
                         reason, record = "near_duplicate", None
             if record is None:
                 self.rejected[reason] += 1
-                self.state.write({"event": "reject", "slot": slot, "reason": reason, "instruction": instruction, **detail})
+                entry = {
+                    "event": "reject",
+                    "slot": slot,
+                    "reason": reason,
+                    "instruction": instruction,
+                }
+                self.state.write({**entry, **detail})
             else:
                 self.records.write(record)
                 self._keep(request, slot, instruction, record["input"], record["output"])
@@ -305,7 +355,9 @@ class _Run:
                 progress.update(1)
             self.decided.add(slot)
 
-    def _prefetch(self, upcoming: list[tuple[str, int, str]], results: dict) -> list[tuple[str, str]]:
+    def _prefetch(
+        self, upcoming: list[tuple[str, int, str]], results: dict
+    ) -> list[tuple[str, str]]:
         """The next `concurrency` undecided candidates that pass the early filters (and are not
         near copies of each other): their teacher calls run together."""
         batch: list[tuple[str, str]] = []
@@ -315,7 +367,8 @@ class _Run:
                 break
             if slot in self.decided or slot in results or self._early_reason(instruction)[0]:
                 continue
-            if batch and batch_rouge.best(instruction, at_least=self.rouge_threshold)[0] > self.rouge_threshold:
+            similar, _ = batch_rouge.best(instruction, at_least=self.cfg.rouge_threshold)
+            if similar > self.cfg.rouge_threshold:
                 continue
             batch.append((slot, instruction))
             batch_rouge.add(instruction)
@@ -378,16 +431,17 @@ def run_self_instruct(
     Self-Instruct tasks; rerunning the same call resumes. Returns counts of kept and rejected."""
     from tqdm import tqdm
 
-    for name, value, least in (("num", num, 1), ("concurrency", concurrency, 1), ("max_retries", max_retries, 0)):
+    for name, value, least in (("num", num, 1), ("concurrency", concurrency, 1), ("max_retries", max_retries, 0)):  # fmt: skip
         if not isinstance(value, int) or value < least:
             raise ConfigError(f"must be an integer >= {least}, got {value!r}", field=name)
+    if Path(out_path).is_dir():
+        raise DataError("is a directory; give a .jsonl file to write", file=str(out_path))
     seeds = load_seed_tasks(seed_tasks_path)
     teacher = Teacher(teacher_url, api_key=api_key, model=model, api=api, max_retries=max_retries,
                       timeout=timeout, backoff_base=backoff_base, backoff_max=backoff_max, seed=seed)  # fmt: skip
-    run = _Run(teacher, seeds, Path(out_path), num=num, seed=seed, concurrency=concurrency,
-               rouge_threshold=rouge_threshold, near_threshold=near_threshold,
-               num_examples=num_examples, num_machine_examples=num_machine_examples)  # fmt: skip
-    bar = tqdm(total=num, initial=min(len(run.kept), num), unit="task", disable=not progress, desc="self-instruct")
+    settings = Settings(num, seed, concurrency, rouge_threshold, near_threshold, num_examples, num_machine_examples)  # fmt: skip
+    run = _Run(teacher, seeds, Path(out_path), settings)
+    bar = tqdm(total=num, initial=min(len(run.kept), num), unit="task", disable=not progress, desc="self-instruct")  # fmt: skip
     try:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="teacher") as pool:
             run.run(pool, max_requests if max_requests is not None else max(100, 20 * num), bar)

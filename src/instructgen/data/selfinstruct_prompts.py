@@ -125,7 +125,9 @@ def instance_prompt(instruction: str, is_classification: bool) -> str:
     return template.format(instruction=_one_line(instruction))
 
 
-def parse_instructions(text: str, *, truncated: bool = False, leading_item: bool = False) -> list[str]:
+def parse_instructions(
+    text: str, *, truncated: bool = False, leading_item: bool = False
+) -> list[str]:
     """New tasks from a numbered list ("9. ...", "10、...") in the teacher's reply. Continuation
     lines join their item; a blank line ends it. Text before the first number is an item only with
     `leading_item` (the completions API continues right after the prompt's "9."); otherwise it is
@@ -155,7 +157,9 @@ def parse_yes_no(text: str) -> bool:
     return answer.startswith("yes") or answer.startswith("是")
 
 
-def parse_instances(text: str, is_classification: bool, *, truncated: bool = False) -> list[tuple[str, str]]:
+def parse_instances(
+    text: str, is_classification: bool, *, truncated: bool = False
+) -> list[tuple[str, str]]:
     """(input, output) pairs from an instance reply; the last one is dropped if the reply was cut."""
     text = _NEXT_TASK_RE.split("\n" + text.strip(), maxsplit=1)[0].strip()
     pairs = _classification_instances(text) if is_classification else _generation_instances(text)
@@ -163,7 +167,7 @@ def parse_instances(text: str, is_classification: bool, *, truncated: bool = Fal
 
 
 def _classification_instances(text: str) -> list[tuple[str, str]]:
-    """"Class label: L\\n<input>" blocks: the first line is the output, the rest the input."""
+    """ "Class label: L\\n<input>" blocks: the first line is the output, the rest the input."""
     pairs = []
     for block in _LABEL_RE.split(text)[1:]:
         label, _, inp = block.strip().partition("\n")
@@ -172,7 +176,7 @@ def _classification_instances(text: str) -> list[tuple[str, str]]:
 
 
 def _generation_instances(text: str) -> list[tuple[str, str]]:
-    """"Example N" blocks (or one block) of "<input> Output: <output>"."""
+    """ "Example N" blocks (or one block) of "<input> Output: <output>"."""
     if _EXAMPLE_RE.search(text):
         blocks = [b.strip() for b in _EXAMPLE_RE.split(text)[1:] if b.strip()]
     elif _OUTPUT_RE.search(text):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import random
 import threading
 import time
@@ -73,15 +74,24 @@ class Teacher:
             raise UserError(f"unknown API {api!r}; use 'chat' or 'completions'", field="api")
         self.url, self.api, self.max_retries = url, api, max_retries
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
-        self.client = openai.OpenAI(base_url=url, api_key=api_key or "EMPTY", max_retries=0, timeout=timeout)
+        if not url.startswith(("http://", "https://")):
+            raise UserError(f"must start with http:// or https://, got {url!r}", field="teacher")
+        api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self.client = openai.OpenAI(base_url=url, api_key=api_key, max_retries=0, timeout=timeout)
         self.calls = self.retries = 0
         self._rng = random.Random(f"teacher-jitter:{seed}")
         self._lock = threading.Lock()
         self.model = model or self._first_model()
 
     def complete(
-        self, prompt: str, *, max_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
-        stop: Sequence[str] | None = None, presence_penalty: float = 0.0,
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | None = None,
+        presence_penalty: float = 0.0,
     ) -> tuple[str, str]:
         """(text, finish_reason) of one completion of `prompt`, sent as a user message for 'chat'."""
         args = dict(model=self.model, max_tokens=max_tokens, temperature=temperature, top_p=top_p, presence_penalty=presence_penalty)  # fmt: skip
@@ -89,7 +99,9 @@ class Teacher:
             args["stop"] = list(stop)
         if self.api == "chat":
             messages = [{"role": "user", "content": prompt}]
-            resp = self._with_retries(lambda: self.client.chat.completions.create(messages=messages, **args))
+            resp = self._with_retries(
+                lambda: self.client.chat.completions.create(messages=messages, **args)
+            )
             choice = resp.choices[0]
             return choice.message.content or "", choice.finish_reason or "stop"
         resp = self._with_retries(lambda: self.client.completions.create(prompt=prompt, **args))
@@ -99,7 +111,9 @@ class Teacher:
     def _first_model(self) -> str:
         models = self._with_retries(lambda: list(self.client.models.list()))
         if not models:
-            raise TeacherError(f"the teacher at {self.url} lists no models; pass the model name (--model)")
+            raise TeacherError(
+                f"the teacher at {self.url} lists no models; pass the model name (--model)"
+            )
         return models[0].id
 
     def _with_retries(self, call: Callable[[], T]) -> T:

@@ -5,7 +5,7 @@ Corpus-level functions take `predictions` (one string each) and `references` (on
 or a list of strings, per prediction) and return a dict that `compute` merges.
 `lang="auto"` picks Chinese when CJK characters are at least 20% of the letters.
 
-    >>> compute(["bleu", "rouge"], ["the cat sat"], ["the cat sat down"], lang="en")
+Example: compute(["bleu", "rouge"], ["the cat sat"], ["the cat sat down"], lang="en").
 """
 
 from __future__ import annotations

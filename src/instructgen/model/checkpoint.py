@@ -26,7 +26,15 @@ from instructgen.files import atomic_dir
 from instructgen.model.transformer import ModelConfig, RotaryEmbedding, Transformer
 from instructgen.tokenizer import TOKENIZER_FILES, Tokenizer
 
-__all__ = ["save_model", "load_model", "load_config", "hf_config_dict", "config_from_hf", "model_info", "PROVENANCE_FILE"]
+__all__ = [
+    "save_model",
+    "load_model",
+    "load_config",
+    "hf_config_dict",
+    "config_from_hf",
+    "model_info",
+    "PROVENANCE_FILE",
+]
 
 PROVENANCE_FILE = "instructgen.json"
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -38,7 +46,13 @@ _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch
 
 def hf_config_dict(config: ModelConfig) -> dict[str, Any]:
     """The config.json that transformers reads for `config`."""
-    common = {"vocab_size": config.vocab_size, "tie_word_embeddings": config.tie_embeddings, "bos_token_id": config.bos_token_id, "eos_token_id": config.eos_token_id, "pad_token_id": config.pad_token_id}
+    common = {
+        "vocab_size": config.vocab_size,
+        "tie_word_embeddings": config.tie_embeddings,
+        "bos_token_id": config.bos_token_id,
+        "eos_token_id": config.eos_token_id,
+        "pad_token_id": config.pad_token_id,
+    }
     if config.arch == "gpt2":
         from transformers import GPT2Config
 
@@ -76,7 +90,9 @@ def hf_config_dict(config: ModelConfig) -> dict[str, Any]:
 
             hf, architecture = Qwen2Config(**llama_args), "Qwen2ForCausalLM"
         elif config.qkv_bias != config.o_bias:
-            raise ModelDirError("llama models have biases on all of q/k/v/o (attention_bias) or on q/k/v only (qwen2)")
+            raise ModelDirError(
+                "llama models have biases on all of q/k/v/o (attention_bias) or on q/k/v only (qwen2)"
+            )
         else:
             from transformers import LlamaConfig
 
@@ -84,7 +100,9 @@ def hf_config_dict(config: ModelConfig) -> dict[str, Any]:
             architecture = "LlamaForCausalLM"
     data = hf.to_dict()
     data["architectures"] = [architecture]
-    data["rope_theta"] = config.rope_theta if config.arch == "llama" else None  # older transformers read it here
+    data["rope_theta"] = (
+        config.rope_theta if config.arch == "llama" else None
+    )  # older transformers read it here
     if data["rope_theta"] is None:
         del data["rope_theta"]
     data["dtype"] = "float32"
@@ -104,8 +122,14 @@ def config_from_hf(data: dict[str, Any], *, source: str = "config.json") -> Mode
         n_roles=data.get("instructgen_n_roles", 0),
     )
     if model_type == "gpt2":
-        if data.get("scale_attn_by_inverse_layer_idx") or data.get("reorder_and_upcast_attn") or data.get("scale_attn_weights") is False:
-            raise ModelDirError("this GPT-2 variant scales attention differently; use --backend hf", file=source)
+        if (
+            data.get("scale_attn_by_inverse_layer_idx")
+            or data.get("reorder_and_upcast_attn")
+            or data.get("scale_attn_weights") is False
+        ):
+            raise ModelDirError(
+                "this GPT-2 variant scales attention differently; use --backend hf", file=source
+            )
         values = dict(
             arch="gpt2",
             d_model=data["n_embd"],
@@ -116,15 +140,25 @@ def config_from_hf(data: dict[str, Any], *, source: str = "config.json") -> Mode
             activation=data.get("activation_function", "gelu_new"),
             norm_eps=data.get("layer_norm_epsilon", 1e-5),
             tie_embeddings=data.get("tie_word_embeddings", True),
+            dropout=float(data.get("resid_pdrop", 0.0)),
             **common,
         )
     elif model_type in ("llama", "qwen2", "mistral"):
         rope = data.get("rope_parameters") or data.get("rope_scaling") or {}
         rope_type = rope.get("rope_type", rope.get("type", "default"))
         if rope_type not in ("default", None):
-            raise ModelDirError(f"rope scaling {rope_type!r} is not supported natively; use --backend hf", file=source)
-        if model_type == "mistral" and data.get("sliding_window") and data["sliding_window"] < data.get("max_position_embeddings", 0):
-            raise ModelDirError("sliding-window attention is not supported natively; use --backend hf", file=source)
+            raise ModelDirError(
+                f"rope scaling {rope_type!r} is not supported natively; use --backend hf",
+                file=source,
+            )
+        if (
+            model_type == "mistral"
+            and data.get("sliding_window")
+            and data["sliding_window"] < data.get("max_position_embeddings", 0)
+        ):
+            raise ModelDirError(
+                "sliding-window attention is not supported natively; use --backend hf", file=source
+            )
         qwen2 = model_type == "qwen2"
         values = dict(
             arch="llama",
@@ -142,15 +176,21 @@ def config_from_hf(data: dict[str, Any], *, source: str = "config.json") -> Mode
             o_bias=False if qwen2 else bool(data.get("attention_bias", False)),
             mlp_bias=bool(data.get("mlp_bias", False)),
             tie_embeddings=data.get("tie_word_embeddings", False),
+            dropout=float(data.get("attention_dropout", 0.0)),
             **common,
         )
     else:
-        raise ModelDirError(f"model_type {model_type!r} has no native implementation (gpt2, llama, qwen2, mistral do); use --backend hf", file=source)
+        raise ModelDirError(
+            f"model_type {model_type!r} has no native implementation (gpt2, llama, qwen2, mistral do); use --backend hf",
+            file=source,
+        )
     return from_dict(ModelConfig, values, source=source)
 
 
 def _first(value: Any) -> int | None:
-    return value[0] if isinstance(value, list) and value else value if isinstance(value, int) else None
+    return (
+        value[0] if isinstance(value, list) and value else value if isinstance(value, int) else None
+    )
 
 
 def load_config(model_dir: str | Path) -> ModelConfig:
@@ -170,7 +210,10 @@ def load_config(model_dir: str | Path) -> ModelConfig:
 
 def _gpt2_pairs(config: ModelConfig) -> list[tuple[str, str, str]]:
     """(our name, HF name, how) with how = 'copy' | 'T' (HF Conv1D stores [in, out])."""
-    pairs = [("tok_emb.weight", "transformer.wte.weight", "copy"), ("pos_emb.weight", "transformer.wpe.weight", "copy")]
+    pairs = [
+        ("tok_emb.weight", "transformer.wte.weight", "copy"),
+        ("pos_emb.weight", "transformer.wpe.weight", "copy"),
+    ]
     for i in range(config.n_layer):
         ours, hf = f"blocks.{i}.", f"transformer.h.{i}."
         for p in ("weight", "bias"):
@@ -181,15 +224,24 @@ def _gpt2_pairs(config: ModelConfig) -> list[tuple[str, str, str]]:
                 (ours + f"ffn.W_1.{p}", hf + f"mlp.c_fc.{p}", "T"),
                 (ours + f"ffn.W_2.{p}", hf + f"mlp.c_proj.{p}", "T"),
             ]
-    pairs += [("norm_f.weight", "transformer.ln_f.weight", "copy"), ("norm_f.bias", "transformer.ln_f.bias", "copy")]
+    pairs += [
+        ("norm_f.weight", "transformer.ln_f.weight", "copy"),
+        ("norm_f.bias", "transformer.ln_f.bias", "copy"),
+    ]
     return pairs
 
 
 def _llama_pairs(config: ModelConfig) -> list[tuple[str, str, str]]:
-    pairs = [("tok_emb.weight", "model.embed_tokens.weight", "copy"), ("norm_f.weight", "model.norm.weight", "copy")]
+    pairs = [
+        ("tok_emb.weight", "model.embed_tokens.weight", "copy"),
+        ("norm_f.weight", "model.norm.weight", "copy"),
+    ]
     for i in range(config.n_layer):
         ours, hf = f"blocks.{i}.", f"model.layers.{i}."
-        pairs += [(ours + "norm_1.weight", hf + "input_layernorm.weight", "copy"), (ours + "norm_2.weight", hf + "post_attention_layernorm.weight", "copy")]
+        pairs += [
+            (ours + "norm_1.weight", hf + "input_layernorm.weight", "copy"),
+            (ours + "norm_2.weight", hf + "post_attention_layernorm.weight", "copy"),
+        ]
         for w, h in (("W_q", "q_proj"), ("W_k", "k_proj"), ("W_v", "v_proj"), ("W_o", "o_proj")):
             pairs.append((ours + f"attn.{w}.weight", hf + f"self_attn.{h}.weight", "copy"))
             if config.qkv_bias if w != "W_o" else config.o_bias:
@@ -218,12 +270,18 @@ def to_hf_state_dict(config: ModelConfig, ours: dict[str, torch.Tensor]) -> dict
     if config.arch == "gpt2":
         for i in range(config.n_layer):
             a = f"blocks.{i}.attn."
-            out[f"transformer.h.{i}.attn.c_attn.weight"] = torch.cat([ours[a + "W_q.weight"], ours[a + "W_k.weight"], ours[a + "W_v.weight"]]).t()
-            out[f"transformer.h.{i}.attn.c_attn.bias"] = torch.cat([ours[a + "W_q.bias"], ours[a + "W_k.bias"], ours[a + "W_v.bias"]])
+            out[f"transformer.h.{i}.attn.c_attn.weight"] = torch.cat(
+                [ours[a + "W_q.weight"], ours[a + "W_k.weight"], ours[a + "W_v.weight"]]
+            ).t()
+            out[f"transformer.h.{i}.attn.c_attn.bias"] = torch.cat(
+                [ours[a + "W_q.bias"], ours[a + "W_k.bias"], ours[a + "W_v.bias"]]
+            )
     return {k: v.detach().contiguous() for k, v in out.items()}
 
 
-def from_hf_state_dict(config: ModelConfig, weights: dict[str, torch.Tensor], *, source: str) -> dict[str, torch.Tensor]:
+def from_hf_state_dict(
+    config: ModelConfig, weights: dict[str, torch.Tensor], *, source: str
+) -> dict[str, torch.Tensor]:
     """Our state dict from Hugging Face weights; a missing tensor raises ModelDirError."""
     weights = _normalise_prefixes(config, weights)
     ours = {}
@@ -238,19 +296,26 @@ def from_hf_state_dict(config: ModelConfig, weights: dict[str, torch.Tensor], *,
     if config.arch == "gpt2":
         d = config.d_model
         for i in range(config.n_layer):
-            w, b = take(f"transformer.h.{i}.attn.c_attn.weight").t(), take(f"transformer.h.{i}.attn.c_attn.bias")
+            w, b = (
+                take(f"transformer.h.{i}.attn.c_attn.weight").t(),
+                take(f"transformer.h.{i}.attn.c_attn.bias"),
+            )
             for j, proj in enumerate(("W_q", "W_k", "W_v")):
                 ours[f"blocks.{i}.attn.{proj}.weight"] = w[j * d : (j + 1) * d]
                 ours[f"blocks.{i}.attn.{proj}.bias"] = b[j * d : (j + 1) * d]
     return ours
 
 
-def _normalise_prefixes(config: ModelConfig, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _normalise_prefixes(
+    config: ModelConfig, weights: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """Accept checkpoints saved from the bare base model (no 'transformer.' / 'model.' prefix)."""
     base = "transformer." if config.arch == "gpt2" else "model."
     if any(k.startswith(base) for k in weights):
         return weights
-    return {k if k.startswith(("lm_head.", "instructgen.")) else base + k: v for k, v in weights.items()}
+    return {
+        k if k.startswith(("lm_head.", "instructgen.")) else base + k: v for k, v in weights.items()
+    }
 
 
 def _read_safetensors(model_dir: Path) -> dict[str, torch.Tensor]:
@@ -266,7 +331,10 @@ def _read_safetensors(model_dir: Path) -> dict[str, torch.Tensor]:
             weights.update(load_file(str(model_dir / shard)))
         return weights
     if any(model_dir.glob("*.bin")) or any(model_dir.glob("*.pt")):
-        raise ModelDirError("holds only pickle weights (*.bin/*.pt), which instructgen never loads; convert them to safetensors", file=str(model_dir))
+        raise ModelDirError(
+            "holds only pickle weights (*.bin/*.pt), which instructgen never loads; convert them to safetensors",
+            file=str(model_dir),
+        )
     raise ModelDirError("no model.safetensors found", file=str(model_dir))
 
 
@@ -281,7 +349,12 @@ def _require_dir(model_dir: str | Path) -> Path:
     return path
 
 
-def load_model(model_dir: str | Path, *, dtype: str | torch.dtype | None = "float32", device: str | torch.device = "cpu") -> Transformer:
+def load_model(
+    model_dir: str | Path,
+    *,
+    dtype: str | torch.dtype | None = "float32",
+    device: str | torch.device = "cpu",
+) -> Transformer:
     """Read a model directory (ours or any HF GPT-2 / Llama / Qwen2 checkpoint) into a Transformer.
 
     dtype: a torch dtype or its name; "auto" keeps the dtype stored in the file.
@@ -340,7 +413,11 @@ def save_model(
             tok = Tokenizer.from_dir(tmp)
         _write_json(tmp / "generation_config.json", generation_config(config, tok))
         parameters = sum(v.numel() for k, v in state.items())
-        record = {"instructgen_version": _version(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "parameters": parameters}
+        record = {
+            "instructgen_version": _version(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "parameters": parameters,
+        }
         record.update(provenance or {})
         if tok is not None:
             record.setdefault("tokenizer_fingerprint", tok.fingerprint())
@@ -351,7 +428,11 @@ def save_model(
 def write_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     from safetensors.torch import save_file
 
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path), metadata={"format": "pt"})
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+        str(path),
+        metadata={"format": "pt"},
+    )
 
 
 def copy_tokenizer_files(src: str | Path, dst: str | Path) -> None:
@@ -367,7 +448,10 @@ def generation_config(config: ModelConfig, tokenizer: Tokenizer | None) -> dict[
     """generation_config.json: ids that start, end and pad a generation."""
     stop = tokenizer.stop_ids if tokenizer is not None else [config.eos_token_id]
     stop = [i for i in stop if i is not None]
-    data: dict[str, Any] = {"bos_token_id": config.bos_token_id, "pad_token_id": config.pad_token_id}
+    data: dict[str, Any] = {
+        "bos_token_id": config.bos_token_id,
+        "pad_token_id": config.pad_token_id,
+    }
     data["eos_token_id"] = stop[0] if len(stop) == 1 else stop or None
     return {k: v for k, v in data.items() if v is not None}
 
@@ -382,7 +466,11 @@ def model_info(model_dir: str | Path) -> dict[str, Any]:
     path = _require_dir(model_dir)
     config = load_config(path)
     params, dtypes = 0, set()
-    files = [path / "model.safetensors"] if (path / "model.safetensors").is_file() else sorted(path.glob("*.safetensors"))
+    files = (
+        [path / "model.safetensors"]
+        if (path / "model.safetensors").is_file()
+        else sorted(path.glob("*.safetensors"))
+    )
     if not files:
         _read_safetensors(path)  # raises the right error
     for file in files:
@@ -410,7 +498,9 @@ def model_info(model_dir: str | Path) -> dict[str, Any]:
         "dtype": ",".join(sorted(dtypes)),
         "tied_embeddings": config.tie_embeddings,
         "tokenizer": (path / "tokenizer.json").is_file(),
-        "chat_template": bool(Tokenizer.from_dir(path).chat_template) if (path / "tokenizer.json").is_file() else False,
+        "chat_template": bool(Tokenizer.from_dir(path).chat_template)
+        if (path / "tokenizer.json").is_file()
+        else False,
         "provenance": read_provenance(path),
     }
 

@@ -21,7 +21,13 @@ def preset(arch: str, name: str) -> dict[str, Any]:
     if name not in _SIZES:
         raise ConfigError(f"unknown preset {name!r}; choose {', '.join(_SIZES)}", field="preset")
     d_model, n_layer, n_head, ctx = _SIZES[name]
-    values: dict[str, Any] = {"arch": arch, "d_model": d_model, "n_layer": n_layer, "n_head": n_head, "max_seq_len": ctx}
+    values: dict[str, Any] = {
+        "arch": arch,
+        "d_model": d_model,
+        "n_layer": n_layer,
+        "n_head": n_head,
+        "max_seq_len": ctx,
+    }
     if arch == "llama":
         values.update(n_kv_head=max(1, n_head // 2))
     return values

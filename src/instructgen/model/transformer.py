@@ -35,7 +35,9 @@ class ModelConfig:
     d_head: int | None = None  # None = d_model // n_head
     d_ff: int | None = None  # None = 4 * d_model (gpt2) or the SwiGLU size (llama)
     max_seq_len: int = 512
-    activation: str | None = None  # None = gelu_new (gpt2, GPT-2's tanh gelu) or silu (llama's SwiGLU)
+    activation: str | None = (
+        None  # None = gelu_new (gpt2, GPT-2's tanh gelu) or silu (llama's SwiGLU)
+    )
     norm_eps: float = 1e-5
     rope_theta: float = 10000.0
     qkv_bias: bool = False  # llama only (gpt2 always has biases)
@@ -43,7 +45,9 @@ class ModelConfig:
     mlp_bias: bool = False  # llama only
     tie_embeddings: bool = True
     dropout: float = 0.0
-    n_roles: int = 0  # >0 adds learned role/segment embeddings ("instruction embedding", brief 4.3.1)
+    n_roles: int = (
+        0  # >0 adds learned role/segment embeddings ("instruction embedding", brief 4.3.1)
+    )
     bos_token_id: int | None = None
     eos_token_id: int | None = None
     pad_token_id: int | None = None
@@ -55,12 +59,20 @@ class ModelConfig:
             self.n_kv_head = self.n_head
         if self.d_head is None:
             if self.d_model % self.n_head:
-                raise ConfigError(f"d_model {self.d_model} is not divisible by n_head {self.n_head}", field="d_model")
+                raise ConfigError(
+                    f"d_model {self.d_model} is not divisible by n_head {self.n_head}",
+                    field="d_model",
+                )
             self.d_head = self.d_model // self.n_head
         if self.n_head % self.n_kv_head:
-            raise ConfigError(f"n_head {self.n_head} is not a multiple of n_kv_head {self.n_kv_head}", field="n_kv_head")
+            raise ConfigError(
+                f"n_head {self.n_head} is not a multiple of n_kv_head {self.n_kv_head}",
+                field="n_kv_head",
+            )
         if self.arch == "gpt2" and self.n_kv_head != self.n_head:
-            raise ConfigError("grouped-query attention (n_kv_head) needs arch llama", field="n_kv_head")
+            raise ConfigError(
+                "grouped-query attention (n_kv_head) needs arch llama", field="n_kv_head"
+            )
         if self.arch == "llama" and self.d_head % 2:
             raise ConfigError("rotary embeddings need an even head size", field="d_head")
         if self.d_ff is None:
@@ -68,7 +80,10 @@ class ModelConfig:
         if self.activation is None:
             self.activation = "gelu_new" if self.arch == "gpt2" else "silu"
         if self.activation not in ACTIVATIONS:
-            raise ConfigError(f"unknown activation {self.activation!r}; choose {', '.join(ACTIVATIONS)}", field="activation")
+            raise ConfigError(
+                f"unknown activation {self.activation!r}; choose {', '.join(ACTIVATIONS)}",
+                field="activation",
+            )
 
 
 def _swiglu_size(d_model: int) -> int:
@@ -89,7 +104,9 @@ ACTIVATIONS = {
 # Attention(Q, K, V) = softmax(QKᵀ / √d_k) V
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
     """Attention(Q,K,V) = softmax(QKᵀ/√d_k)V, the reference path; mask is True where a query may look."""
     d_k = q.size(-1)
     scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)
@@ -100,7 +117,14 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
 
 def fast_attention(q, k, v, mask: torch.Tensor | None, is_causal: bool) -> torch.Tensor:
     """The same function through torch's fused scaled_dot_product_attention."""
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal and mask is None, enable_gqa=k.size(1) != q.size(1))
+    return F.scaled_dot_product_attention(
+        q,
+        k,
+        v,
+        attn_mask=mask,
+        is_causal=is_causal and mask is None,
+        enable_gqa=k.size(1) != q.size(1),
+    )
 
 
 def build_mask(
@@ -174,7 +198,9 @@ class RMSNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x32 = x.float()
-        return self.weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
+        return self.weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).to(
+            x.dtype
+        )
 
 
 def make_norm(config: ModelConfig) -> nn.Module:
@@ -194,14 +220,24 @@ class KVCache:
     new positions after them and then advances `length`.
     """
 
-    def __init__(self, config: ModelConfig, batch_size: int, max_len: int, *, device=None, dtype=torch.float32):
+    def __init__(
+        self,
+        config: ModelConfig,
+        batch_size: int,
+        max_len: int,
+        *,
+        device=None,
+        dtype=torch.float32,
+    ):
         shape = (batch_size, config.n_kv_head, max_len, config.d_head)
         self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.max_len = max_len
         self.length = 0
 
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def update(
+        self, layer: int, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         start, end = self.length, self.length + k.size(2)
         if end > self.max_len:
             raise ValueError(f"KV cache holds {self.max_len} positions; {end} requested")
@@ -226,13 +262,29 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         gpt2 = config.arch == "gpt2"
         self.n_head, self.n_kv_head, self.d_head = config.n_head, config.n_kv_head, config.d_head
-        self.W_q = nn.Linear(config.d_model, self.n_head * self.d_head, bias=gpt2 or config.qkv_bias)
-        self.W_k = nn.Linear(config.d_model, self.n_kv_head * self.d_head, bias=gpt2 or config.qkv_bias)
-        self.W_v = nn.Linear(config.d_model, self.n_kv_head * self.d_head, bias=gpt2 or config.qkv_bias)
+        self.W_q = nn.Linear(
+            config.d_model, self.n_head * self.d_head, bias=gpt2 or config.qkv_bias
+        )
+        self.W_k = nn.Linear(
+            config.d_model, self.n_kv_head * self.d_head, bias=gpt2 or config.qkv_bias
+        )
+        self.W_v = nn.Linear(
+            config.d_model, self.n_kv_head * self.d_head, bias=gpt2 or config.qkv_bias
+        )
         self.W_o = nn.Linear(self.n_head * self.d_head, config.d_model, bias=gpt2 or config.o_bias)
         self.dropout = config.dropout
 
-    def forward(self, x, *, rope=None, mask=None, is_causal=False, cache: KVCache | None = None, layer: int = 0, reference: bool = False):
+    def forward(
+        self,
+        x,
+        *,
+        rope=None,
+        mask=None,
+        is_causal=False,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        reference: bool = False,
+    ):
         B, T, _ = x.shape
         # [B, T, h·d_head] -> [B, h, T, d_head]: head i reads columns i·d_head ... (i+1)·d_head
         q = self.W_q(x).view(B, T, self.n_head, self.d_head).transpose(1, 2)
@@ -245,12 +297,16 @@ class MultiHeadAttention(nn.Module):
             k, v = cache.update(layer, k, v)
         if reference:
             group = self.n_head // self.n_kv_head
-            heads = attention(q, k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1), mask)
+            heads = attention(
+                q, k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1), mask
+            )
         else:
             heads = fast_attention(q, k, v, mask, is_causal)
         if self.training and self.dropout > 0:
             heads = F.dropout(heads, self.dropout)
-        concat = heads.transpose(1, 2).reshape(B, T, self.n_head * self.d_head)  # Concat(head_1..head_h)
+        concat = heads.transpose(1, 2).reshape(
+            B, T, self.n_head * self.d_head
+        )  # Concat(head_1..head_h)
         return self.W_o(concat)
 
 
@@ -315,9 +371,13 @@ class Transformer(nn.Module):
         super().__init__()
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.d_model)
-        self.pos_emb = nn.Embedding(config.max_seq_len, config.d_model) if config.arch == "gpt2" else None
+        self.pos_emb = (
+            nn.Embedding(config.max_seq_len, config.d_model) if config.arch == "gpt2" else None
+        )
         self.role_emb = nn.Embedding(config.n_roles, config.d_model) if config.n_roles else None
-        self.rope = RotaryEmbedding(config.d_head, config.rope_theta) if config.arch == "llama" else None
+        self.rope = (
+            RotaryEmbedding(config.d_head, config.rope_theta) if config.arch == "llama" else None
+        )
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.norm_f = make_norm(config)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
@@ -366,7 +426,9 @@ class Transformer(nn.Module):
         if position_ids is None:
             position_ids = query_positions.unsqueeze(0)
         if past + T > self.config.max_seq_len and self.pos_emb is not None:
-            raise ValueError(f"sequence of {past + T} tokens exceeds the context length {self.config.max_seq_len}")
+            raise ValueError(
+                f"sequence of {past + T} tokens exceeds the context length {self.config.max_seq_len}"
+            )
 
         x = self.tok_emb(input_ids)
         if self.pos_emb is not None:
@@ -377,19 +439,39 @@ class Transformer(nn.Module):
             x = F.dropout(x, self.config.dropout)
 
         attn_mask, is_causal = None, False
-        if attention_mask is None and segment_ids is None and mask != "prefix" and (mask == "bidirectional" or T == 1 or past == 0):
+        if (
+            attention_mask is None
+            and segment_ids is None
+            and mask != "prefix"
+            and (mask == "bidirectional" or T == 1 or past == 0)
+        ):
             is_causal = mask == "causal" and T > 1  # SDPA's built-in causal mask is all we need
             if is_causal and self.reference_attention:
                 attn_mask = build_mask("causal", query_positions, T)
         else:
-            attn_mask = build_mask(mask, query_positions, past + T, padding=attention_mask, prefix_lengths=prefix_lengths, segment_ids=segment_ids)
+            attn_mask = build_mask(
+                mask,
+                query_positions,
+                past + T,
+                padding=attention_mask,
+                prefix_lengths=prefix_lengths,
+                segment_ids=segment_ids,
+            )
         rope = None
         if self.rope is not None:
             cos, sin = self.rope(position_ids)  # [B|1, T, d_head]
             rope = (cos.unsqueeze(1), sin.unsqueeze(1))
 
         for layer, block in enumerate(self.blocks):
-            x = block(x, rope=rope, mask=attn_mask, is_causal=is_causal, cache=cache, layer=layer, reference=self.reference_attention)
+            x = block(
+                x,
+                rope=rope,
+                mask=attn_mask,
+                is_causal=is_causal,
+                cache=cache,
+                layer=layer,
+                reference=self.reference_attention,
+            )
         if cache is not None:
             cache.length += T
         x = self.norm_f(x)

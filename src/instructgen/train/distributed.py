@@ -43,7 +43,9 @@ class Dist:
             dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
         return cls(rank=rank, world=world, local_rank=local_rank, device=dev)
 
-    def wrap(self, model: nn.Module, *, fsdp: bool = False, block_types: tuple[type, ...] = ()) -> nn.Module:
+    def wrap(
+        self, model: nn.Module, *, fsdp: bool = False, block_types: tuple[type, ...] = ()
+    ) -> nn.Module:
         """DDP, or FSDP2 (`fully_shard` on every block, then on the root) when fsdp=True."""
         if not self.enabled:
             return model
@@ -57,7 +59,9 @@ class Dist:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
-        return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        return DistributedDataParallel(
+            model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+        )
 
     def all_reduce_sum(self, values: list[float]) -> list[float]:
         if not self.enabled:

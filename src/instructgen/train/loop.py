@@ -25,7 +25,15 @@ from instructgen.config import to_dict
 from instructgen.errors import ConfigError
 from instructgen.train.distributed import Dist
 from instructgen.train.objectives import Batch, generator_for, loss_and_count
-from instructgen.train.state import SaveModelDir, find_latest, gather_full_state, load_checkpoint, prune, restore_full_state, save_checkpoint
+from instructgen.train.state import (
+    SaveModelDir,
+    find_latest,
+    gather_full_state,
+    load_checkpoint,
+    prune,
+    restore_full_state,
+    save_checkpoint,
+)
 
 
 @dataclass
@@ -57,7 +65,16 @@ class TrainConfig:
     mixture: list[dict] = field(default_factory=list)  # [{name, objective, data, weight, prefix}]
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "batch_size", "grad_accum", "seq_len", "eval_every", "save_every", "keep_last", "log_every"):
+        for name in (
+            "max_steps",
+            "batch_size",
+            "grad_accum",
+            "seq_len",
+            "eval_every",
+            "save_every",
+            "keep_last",
+            "log_every",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"must be at least 1, got {getattr(self, name)}", field=name)
         if not 0 < self.lr < 1:
@@ -69,7 +86,9 @@ class BatchSource(Protocol):
 
     name: str
 
-    def train_batch(self, first_sample: int, batch_size: int, generator: torch.Generator) -> Batch: ...
+    def train_batch(
+        self, first_sample: int, batch_size: int, generator: torch.Generator
+    ) -> Batch: ...
 
     def val_batches(self, batch_size: int, max_batches: int) -> Iterator[Batch]: ...
 
@@ -93,7 +112,9 @@ def lr_at(step: int, config: TrainConfig) -> float:
     """lr·step/warmup during warmup, then min_lr + ½(lr − min_lr)(1 + cos(π·progress))."""
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
+    progress = min(
+        1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
+    )
     min_lr = config.lr * config.min_lr_ratio
     return min_lr + 0.5 * (config.lr - min_lr) * (1 + math.cos(math.pi * progress))
 
@@ -106,7 +127,10 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
         if not p.requires_grad:
             continue
         (decay if p.ndim >= 2 and id(p) not in embeddings else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), foreach=True)
 
 
@@ -117,7 +141,9 @@ def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | N
         return torch.bfloat16
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
-    return None  # CPUs: fp32 by default (bf16 autocast is slower without AMX and not bit-reproducible)
+    return (
+        None  # CPUs: fp32 by default (bf16 autocast is slower without AMX and not bit-reproducible)
+    )
 
 
 def _step_seed(seed: int, rank: int, step: int) -> int:
@@ -182,7 +208,9 @@ def train(
         model_state = _model_state_from_dir(latest, load_file)
         restore_full_state(model, optimizer, model_state, optim_state)
         start_step, best, bad_evals = state["step"], state["best"], state.get("bad_evals", 0)
-    log = MetricsLog(out_dir / "metrics.jsonl", resume_step=start_step if latest else None, enabled=dist.main)
+    log = MetricsLog(
+        out_dir / "metrics.jsonl", resume_step=start_step if latest else None, enabled=dist.main
+    )
     if dist.main and latest is not None:
         print(f"resumed from {latest} (step {start_step})", file=sys.stderr)
 
@@ -204,11 +232,22 @@ def train(
         task_sums: dict[str, list[float]] = {n: [0.0, 0.0] for n in names}
         for micro in range(config.grad_accum):
             generator = generator_for(config.seed, step, micro, dist.rank)
-            name = names[int(torch.multinomial(weights, 1, generator=generator))] if len(names) > 1 else names[0]
+            name = (
+                names[int(torch.multinomial(weights, 1, generator=generator))]
+                if len(names) > 1
+                else names[0]
+            )
             first = step * global_batch + (micro * dist.world + dist.rank) * config.batch_size
-            batch = sources[name][0].train_batch(first, config.batch_size, generator).to(dist.device)
+            batch = (
+                sources[name][0].train_batch(first, config.batch_size, generator).to(dist.device)
+            )
             sync = micro == config.grad_accum - 1 or not hasattr(trained, "no_sync")
-            with (trained.no_sync() if not sync else _nullcontext()), torch.autocast(dist.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            with (
+                trained.no_sync() if not sync else _nullcontext(),
+                torch.autocast(
+                    dist.device.type, dtype=amp or torch.float32, enabled=amp is not None
+                ),
+            ):
                 loss, count = loss_and_count(forward(trained, batch), batch.labels)
             (loss / config.grad_accum).backward()
             task_sums[name][0] += loss.item() * count
@@ -224,12 +263,20 @@ def train(
             sums = {n: (flat[2 * i], flat[2 * i + 1]) for i, n in enumerate(names)}
             total, count = sum(s for s, _ in sums.values()), sum(c for _, c in sums.values())
             elapsed = time.perf_counter() - window_start
-            row = {"step": done, "loss": total / max(count, 1), "lr": lr, "grad_norm": float(grad_norm), "tokens_per_s": window_tokens / max(elapsed, 1e-9)}
+            row = {
+                "step": done,
+                "loss": total / max(count, 1),
+                "lr": lr,
+                "grad_norm": float(grad_norm),
+                "tokens_per_s": window_tokens / max(elapsed, 1e-9),
+            }
             if len(names) > 1:
                 row["task_loss"] = {n: s / c for n, (s, c) in sums.items() if c}
             log.write(row)
             progress.update(done - progress.n)
-            progress.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{row['tokens_per_s']:.0f}")
+            progress.set_postfix(
+                loss=f"{row['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{row['tokens_per_s']:.0f}"
+            )
             window_start, window_tokens = time.perf_counter(), 0
 
         evaluate_now = done % config.eval_every == 0 or done == config.max_steps
@@ -244,7 +291,13 @@ def train(
                     bad_evals += 1
         stop = config.early_stopping_patience > 0 and bad_evals >= config.early_stopping_patience
         if done % config.save_every == 0 or done == config.max_steps or stop:
-            state = {"step": done, "best": best, "bad_evals": bad_evals, "config": to_dict(config), "world_size": dist.world}
+            state = {
+                "step": done,
+                "best": best,
+                "bad_evals": bad_evals,
+                "config": to_dict(config),
+                "world_size": dist.world,
+            }
             _checkpoint(model, optimizer, ckpt_root, done, state, save_model_dir, dist, config)
         if stop:
             stopped_early = True
@@ -259,14 +312,21 @@ def train(
     return {"steps": final_step, "best": best, "stopped_early": stopped_early, "metrics": log.rows}
 
 
-def evaluate(model: nn.Module, sources, config: TrainConfig, dist: Dist, forward: Forward, amp) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, sources, config: TrainConfig, dist: Dist, forward: Forward, amp
+) -> dict[str, float]:
     """Validation loss and perplexity exp(loss) per source and overall; batches split over ranks."""
     model.eval()
     sums: list[float] = []
-    with torch.no_grad(), torch.autocast(dist.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+    with (
+        torch.no_grad(),
+        torch.autocast(dist.device.type, dtype=amp or torch.float32, enabled=amp is not None),
+    ):
         for source, _ in sources.values():
             total = count = 0.0
-            for i, batch in enumerate(source.val_batches(config.batch_size, config.eval_batches * dist.world)):
+            for i, batch in enumerate(
+                source.val_batches(config.batch_size, config.eval_batches * dist.world)
+            ):
                 if i % dist.world != dist.rank:
                     continue
                 batch = batch.to(dist.device)
@@ -280,14 +340,32 @@ def evaluate(model: nn.Module, sources, config: TrainConfig, dist: Dist, forward
     loss = sum(sums[0::2]) / sum(sums[1::2])
     out["val_loss"], out["val_ppl"] = loss, math.exp(min(loss, 50))
     if len(sources) > 1:
-        out["task_val_loss"] = {n: sums[2 * i] / sums[2 * i + 1] for i, n in enumerate(sources) if sums[2 * i + 1]}
+        out["task_val_loss"] = {
+            n: sums[2 * i] / sums[2 * i + 1] for i, n in enumerate(sources) if sums[2 * i + 1]
+        }
     return out
 
 
-def _checkpoint(model, optimizer, root: Path, step: int, state: dict, save_model_dir, dist: Dist, config: TrainConfig) -> None:
+def _checkpoint(
+    model,
+    optimizer,
+    root: Path,
+    step: int,
+    state: dict,
+    save_model_dir,
+    dist: Dist,
+    config: TrainConfig,
+) -> None:
     model_state, optim_state = gather_full_state(model, optimizer)  # collective
     if dist.main:
-        save_checkpoint(root, step, model_state=model_state, optim_state=optim_state, trainer_state=state, save_model_dir=save_model_dir)
+        save_checkpoint(
+            root,
+            step,
+            model_state=model_state,
+            optim_state=optim_state,
+            trainer_state=state,
+            save_model_dir=save_model_dir,
+        )
         best = state["best"]["step"]
         prune(root, config.keep_last, {best} if best else set())
     dist.barrier()
@@ -307,7 +385,9 @@ def _publish_final(root: Path, out_dir: Path, best: dict, final_step: int) -> No
         provenance = tmp / "instructgen.json"
         record = json.loads(provenance.read_text(encoding="utf-8")) if provenance.is_file() else {}
         record["best_checkpoint"] = best
-        provenance.write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        provenance.write_text(
+            json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
 
 
 def _model_state_from_dir(path: Path, load_file) -> dict[str, torch.Tensor]:
@@ -319,8 +399,7 @@ def _model_state_from_dir(path: Path, load_file) -> dict[str, torch.Tensor]:
 
 
 def _load_instructgen_state(path: Path) -> dict[str, torch.Tensor]:
-    from instructgen.model.checkpoint import from_hf_state_dict, load_config
-    from instructgen.model.checkpoint import _read_safetensors
+    from instructgen.model.checkpoint import _read_safetensors, from_hf_state_dict, load_config
 
     config = load_config(path)
     state = from_hf_state_dict(config, _read_safetensors(path), source=str(path))
@@ -329,7 +408,9 @@ def _load_instructgen_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-_STATE_LOADERS: dict[str, Callable[[Path], dict[str, torch.Tensor]]] = {"instructgen": _load_instructgen_state}
+_STATE_LOADERS: dict[str, Callable[[Path], dict[str, torch.Tensor]]] = {
+    "instructgen": _load_instructgen_state
+}
 
 
 def _plot(rows: list[dict], path: Path) -> None:
@@ -361,7 +442,15 @@ def _plot(rows: list[dict], path: Path) -> None:
 def _progress(total: int, initial: int, *, enabled: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, disable=not enabled, desc="train", unit="step", dynamic_ncols=True, file=sys.stderr)
+    return tqdm(
+        total=total,
+        initial=initial,
+        disable=not enabled,
+        desc="train",
+        unit="step",
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )
 
 
 class _nullcontext:

@@ -33,7 +33,10 @@ class Batch:
     extra: dict = field(default_factory=dict)
 
     def to(self, device) -> Batch:
-        moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
+        moved = {
+            k: (v.to(device) if isinstance(v, torch.Tensor) else v)
+            for k, v in self.__dict__.items()
+        }
         return Batch(**moved)
 
     @property
@@ -43,7 +46,12 @@ class Batch:
 
 def clm_batch(chunks: torch.Tensor, *, task: str = "main") -> Batch:
     """L(θ) = -Σ log P(w_i | w_<i; θ): inputs w_0..w_{T-1} predict w_1..w_T under a causal mask."""
-    return Batch(input_ids=chunks[:, :-1].contiguous(), labels=chunks[:, 1:].contiguous(), mask="causal", task=task)
+    return Batch(
+        input_ids=chunks[:, :-1].contiguous(),
+        labels=chunks[:, 1:].contiguous(),
+        mask="causal",
+        task=task,
+    )
 
 
 def mlm_batch(
@@ -81,7 +89,9 @@ def prefix_batch(chunks: torch.Tensor, *, generator: torch.Generator, task: str 
     prefix_lengths = torch.randint(1, T, (B,), generator=generator)
     positions = torch.arange(T).unsqueeze(0)
     labels[positions < (prefix_lengths.unsqueeze(1) - 1)] = IGNORE
-    return Batch(input_ids=inputs, labels=labels, mask="prefix", prefix_lengths=prefix_lengths, task=task)
+    return Batch(
+        input_ids=inputs, labels=labels, mask="prefix", prefix_lengths=prefix_lengths, task=task
+    )
 
 
 def with_task_prefix(chunks: torch.Tensor, prefix_ids: list[int]) -> torch.Tensor:
@@ -96,7 +106,9 @@ def with_task_prefix(chunks: torch.Tensor, prefix_ids: list[int]) -> torch.Tenso
 def loss_and_count(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Mean negative log-likelihood over labelled positions, and how many there were."""
     count = int((labels != IGNORE).sum())
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE)
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE
+    )
     if count == 0:  # nothing to score in this batch: a zero that still carries a graph
         loss = logits.sum() * 0.0
     return loss, count

@@ -18,7 +18,14 @@ from instructgen.model.checkpoint import PROVENANCE_FILE, load_model, save_model
 from instructgen.model.transformer import Block
 from instructgen.tokenizer import Tokenizer
 from instructgen.train.loop import TrainConfig, train
-from instructgen.train.objectives import OBJECTIVES, Batch, clm_batch, mlm_batch, prefix_batch, with_task_prefix
+from instructgen.train.objectives import (
+    OBJECTIVES,
+    Batch,
+    clm_batch,
+    mlm_batch,
+    prefix_batch,
+    with_task_prefix,
+)
 
 
 @dataclass
@@ -40,14 +47,41 @@ class ShardSource:
     any sample can be drawn again from its index alone, which is what makes resume exact.
     """
 
-    def __init__(self, name: str, shards: TokenShards, *, objective: str, seq_len: int, val_fraction: float, seed: int, tokenizer: Tokenizer, vocab_size: int, mlm_probability: float = 0.15, prefix: str = ""):
+    def __init__(
+        self,
+        name: str,
+        shards: TokenShards,
+        *,
+        objective: str,
+        seq_len: int,
+        val_fraction: float,
+        seed: int,
+        tokenizer: Tokenizer,
+        vocab_size: int,
+        mlm_probability: float = 0.15,
+        prefix: str = "",
+    ):
         if objective not in ("clm", "mlm", "prefix"):
-            raise ConfigError(f"unknown objective {objective!r}; choose clm, mlm or prefix", field="objective")
+            raise ConfigError(
+                f"unknown objective {objective!r}; choose clm, mlm or prefix", field="objective"
+            )
         if objective == "mlm" and tokenizer.mask_id is None:
             raise UserError("the mlm objective needs a tokenizer with a mask token")
-        self.name, self.shards, self.objective, self.seq_len, self.seed = name, shards, objective, seq_len, seed
-        self.mask_id, self.vocab_size, self.mlm_probability = tokenizer.mask_id, vocab_size, mlm_probability
-        self.protected = tuple(i for i in (tokenizer.eos_id, tokenizer.pad_id, tokenizer.bos_id) if i is not None)
+        self.name, self.shards, self.objective, self.seq_len, self.seed = (
+            name,
+            shards,
+            objective,
+            seq_len,
+            seed,
+        )
+        self.mask_id, self.vocab_size, self.mlm_probability = (
+            tokenizer.mask_id,
+            vocab_size,
+            mlm_probability,
+        )
+        self.protected = tuple(
+            i for i in (tokenizer.eos_id, tokenizer.pad_id, tokenizer.bos_id) if i is not None
+        )
         self.prefix_ids = tokenizer.encode(prefix) if prefix else []
         chunks = (len(shards) - 1) // seq_len
         self.n_val = max(1, round(chunks * val_fraction)) if chunks > 1 else 0
@@ -74,7 +108,15 @@ class ShardSource:
         if self.objective == "prefix":
             return prefix_batch(chunks, generator=generator, task=self.name)
         protected = self.protected + tuple(self.prefix_ids)
-        return mlm_batch(chunks[:, :-1], mask_id=self.mask_id, vocab_size=self.vocab_size, generator=generator, probability=self.mlm_probability, protected_ids=protected, task=self.name)
+        return mlm_batch(
+            chunks[:, :-1],
+            mask_id=self.mask_id,
+            vocab_size=self.vocab_size,
+            generator=generator,
+            probability=self.mlm_probability,
+            protected_ids=protected,
+            task=self.name,
+        )
 
     def train_batch(self, first_sample: int, batch_size: int, generator: torch.Generator) -> Batch:
         indices = []
@@ -92,21 +134,40 @@ class ShardSource:
 
 def open_shards(path: str | Path, tokenizer: Tokenizer, vocab_size: int) -> TokenShards:
     if not Path(path).is_dir():
-        raise DataError("data directory not found (make one with `instructgen data tokenize`)", file=str(path))
+        raise DataError(
+            "data directory not found (make one with `instructgen data tokenize`)", file=str(path)
+        )
     return TokenShards(path, expect_fingerprint=tokenizer.fingerprint(), vocab_size=vocab_size)
 
 
-def pretrain(model_dir: str | Path, data_dir: str | Path | None, out_dir: str | Path, config: TrainConfig, *, resume: bool = False, show_progress: bool = True) -> dict[str, Any]:
+def pretrain(
+    model_dir: str | Path,
+    data_dir: str | Path | None,
+    out_dir: str | Path,
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> dict[str, Any]:
     """Pretrain the model in `model_dir` on token shards; the result is a model directory at `out_dir`."""
     if config.objective not in OBJECTIVES:
-        raise ConfigError(f"unknown objective {config.objective!r}; choose {', '.join(OBJECTIVES)}", field="objective")
+        raise ConfigError(
+            f"unknown objective {config.objective!r}; choose {', '.join(OBJECTIVES)}",
+            field="objective",
+        )
     tokenizer = Tokenizer.from_dir(model_dir)
     model = load_model(model_dir, dtype="float32")
     if config.seq_len > model.config.max_seq_len:
-        raise ConfigError(f"seq_len {config.seq_len} exceeds the model's context length {model.config.max_seq_len}", field="seq_len")
+        raise ConfigError(
+            f"seq_len {config.seq_len} exceeds the model's context length {model.config.max_seq_len}",
+            field="seq_len",
+        )
     if config.objective == "mixture":
         if not config.mixture:
-            raise ConfigError("the mixture objective needs a `mixture:` list of tasks in --config", field="mixture")
+            raise ConfigError(
+                "the mixture objective needs a `mixture:` list of tasks in --config",
+                field="mixture",
+            )
         entries = [from_dict(MixtureEntry, e, source="mixture") for e in config.mixture]
     else:
         entries = [MixtureEntry(name=config.objective, objective=config.objective)]
@@ -114,19 +175,54 @@ def pretrain(model_dir: str | Path, data_dir: str | Path | None, out_dir: str | 
     for entry in entries:
         data = entry.data or data_dir
         if data is None:
-            raise ConfigError(f"task {entry.name!r} names no data directory and --data is not given", field="data")
+            raise ConfigError(
+                f"task {entry.name!r} names no data directory and --data is not given", field="data"
+            )
         shards = open_shards(data, tokenizer, model.config.vocab_size)
-        source = ShardSource(entry.name, shards, objective=entry.objective, seq_len=config.seq_len, val_fraction=config.val_fraction, seed=config.seed, tokenizer=tokenizer, vocab_size=model.config.vocab_size, mlm_probability=config.mlm_probability, prefix=entry.prefix)
+        source = ShardSource(
+            entry.name,
+            shards,
+            objective=entry.objective,
+            seq_len=config.seq_len,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
+            tokenizer=tokenizer,
+            vocab_size=model.config.vocab_size,
+            mlm_probability=config.mlm_probability,
+            prefix=entry.prefix,
+        )
         source.check_batch(config.batch_size)
         sources[entry.name] = (source, entry.weight)
 
-    stage = {"stage": "pretrain", "objective": config.objective, "data": [str(e.data or data_dir) for e in entries], "config": to_dict(config), "base_model": str(model_dir)}
+    stage = {
+        "stage": "pretrain",
+        "objective": config.objective,
+        "data": [str(e.data or data_dir) for e in entries],
+        "config": to_dict(config),
+        "base_model": str(model_dir),
+    }
     history = _history(model_dir) + [stage]
 
     def save_model_dir(state: dict[str, torch.Tensor], path: Path) -> None:
-        save_model(model, path, tokenizer=model_dir, state=state, provenance={"history": history}, keep_other_files=True)
+        save_model(
+            model,
+            path,
+            tokenizer=model_dir,
+            state=state,
+            provenance={"history": history},
+            keep_other_files=True,
+        )
 
-    return train(model, sources, config, out_dir, save_model_dir=save_model_dir, resume=resume, block_types=(Block,), show_progress=show_progress)
+    return train(
+        model,
+        sources,
+        config,
+        out_dir,
+        save_model_dir=save_model_dir,
+        resume=resume,
+        block_types=(Block,),
+        show_progress=show_progress,
+    )
 
 
 def _history(model_dir: str | Path) -> list[dict[str, Any]]:

@@ -31,14 +31,26 @@ def gather_full_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tup
 
     Collective under FSDP: every rank must call it; rank 0 gets the full tensors.
     """
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
 
     options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return get_model_state_dict(model, options=options), get_optimizer_state_dict(model, optimizer, options=options)
+    return get_model_state_dict(model, options=options), get_optimizer_state_dict(
+        model, optimizer, options=options
+    )
 
 
-def restore_full_state(model: nn.Module, optimizer: torch.optim.Optimizer, model_state: dict, optim_state: dict) -> None:
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
+def restore_full_state(
+    model: nn.Module, optimizer: torch.optim.Optimizer, model_state: dict, optim_state: dict
+) -> None:
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_model_state_dict,
+        set_optimizer_state_dict,
+    )
 
     options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=False)
     set_model_state_dict(model, model_state, options=options)
@@ -64,7 +76,15 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def save_checkpoint(root: Path, step: int, *, model_state: dict, optim_state: dict, trainer_state: dict, save_model_dir: SaveModelDir) -> Path:
+def save_checkpoint(
+    root: Path,
+    step: int,
+    *,
+    model_state: dict,
+    optim_state: dict,
+    trainer_state: dict,
+    save_model_dir: SaveModelDir,
+) -> Path:
     """Write checkpoints/step_N atomically: a crash mid-write leaves the previous ones intact."""
     from safetensors.torch import save_file
 
@@ -74,7 +94,9 @@ def save_checkpoint(root: Path, step: int, *, model_state: dict, optim_state: di
         save_model_dir(model_state, tmp)
         save_file(tensors, str(tmp / "optimizer.safetensors"))
         state = dict(trainer_state, optimizer=meta, rng=_rng_state())
-        (tmp / "trainer_state.json").write_text(json.dumps(state, indent=1, default=_jsonable), encoding="utf-8")
+        (tmp / "trainer_state.json").write_text(
+            json.dumps(state, indent=1, default=_jsonable), encoding="utf-8"
+        )
     return target
 
 
@@ -83,7 +105,9 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict, dict]:
     from safetensors.torch import load_file
 
     state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-    optim_state = _unflatten_optimizer(load_file(str(path / "optimizer.safetensors")), state.pop("optimizer"))
+    optim_state = _unflatten_optimizer(
+        load_file(str(path / "optimizer.safetensors")), state.pop("optimizer")
+    )
     return optim_state, state, state.pop("rng", {})
 
 
@@ -96,7 +120,11 @@ def find_latest(root: Path) -> Path | None:
 def checkpoint_steps(root: Path) -> list[int]:
     if not root.is_dir():
         return []
-    return sorted(int(m.group(1)) for p in root.iterdir() if (m := STEP_DIR.match(p.name)) and (p / "trainer_state.json").is_file())
+    return sorted(
+        int(m.group(1))
+        for p in root.iterdir()
+        if (m := STEP_DIR.match(p.name)) and (p / "trainer_state.json").is_file()
+    )
 
 
 def prune(root: Path, keep_last: int, keep: set[int]) -> None:

@@ -1,0 +1,261 @@
+"""The built-in task world: files, determinism, families and phrasings, checkers that accept
+every reference and reject wrong answers, and a test split that is truly held out."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import string
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from instructgen.data.builtin import (
+    FAMILIES,
+    FILES,
+    SPLITS,
+    family_info,
+    load_split,
+    split_sizes,
+    write_builtin,
+)
+from instructgen.data.builtin_world import AREAS, LANGS, heldout_entities
+from instructgen.data.checkers import check, validate_spec
+from instructgen.errors import DataError, UserError
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("builtin") / "data"
+    start = time.perf_counter()
+    card = write_builtin(out)
+    elapsed = time.perf_counter() - start
+    splits = {s: load_split(out, s) for s in SPLITS}
+    corpus = (out / "corpus.txt").read_text(encoding="utf-8")
+    return {"out": out, "card": card, "splits": splits, "corpus": corpus, "seconds": elapsed}
+
+
+def _literals(template: str) -> list[str]:
+    return [lit for lit, _, _, _ in string.Formatter().parse(template) if lit]
+
+
+def _template_regex(template: str) -> re.Pattern:
+    parts = [
+        re.escape(lit) + ("(.+?)" if name is not None else "")
+        for lit, name, _, _ in string.Formatter().parse(template)
+    ]
+    return re.compile("".join(parts), re.S)
+
+
+def _user(record: dict) -> str:
+    return next(m["content"] for m in record["messages"] if m["role"] == "user")
+
+
+def _reference(record: dict) -> str:
+    return record["messages"][-1]["content"]
+
+
+def _text(records: list[dict]) -> str:
+    return "\n".join(m["content"] for r in records for m in r["messages"])
+
+
+def test_files_card_and_default_size(world):
+    out, card = world["out"], world["card"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    assert json.loads((out / "card.json").read_text(encoding="utf-8")) == card
+    sizes = split_sizes(6000)
+    assert sizes == {"train": 6000, "val": 600, "test": 600}
+    for split in SPLITS:
+        assert len(world["splits"][split]) == sizes[split] == card["splits"][split]["records"]
+    assert card["seed"] == 0 and card["size"] == 6000 and card["generator_version"]
+    assert {f["area"] for f in card["families"]} == set(AREAS)
+    assert set(card["checker_types"]) == {
+        "exact",
+        "regex",
+        "contains_all",
+        "json_schema",
+        "numeric",
+        "lines",
+        "all",
+    }
+    assert world["seconds"] < 5, f"default generation took {world['seconds']:.1f} s"
+
+
+def test_records_are_openai_messages(world):
+    ids = [r["id"] for s in SPLITS for r in world["splits"][s]]
+    assert len(ids) == len(set(ids))
+    raw = (world["out"] / "train.jsonl").read_text(encoding="utf-8")
+    assert "\\u" not in raw and "请" in raw  # ensure_ascii=False
+    for split in SPLITS:
+        for r in world["splits"][split]:
+            roles = [m["role"] for m in r["messages"]]
+            assert roles in (["user", "assistant"], ["system", "user", "assistant"]), r
+            assert r["lang"] in LANGS and all(m["content"].strip() for m in r["messages"])
+
+
+def test_at_least_twenty_families_with_five_phrasings_per_language(world):
+    assert len(FAMILIES) >= 20 and len({f.name for f in FAMILIES}) == len(FAMILIES)
+    for f in FAMILIES:
+        for lang in LANGS:
+            assert len(set(f.phrasings[lang])) >= 5, (f.name, lang)
+            assert len(f.heldout[lang]) >= 1 and not set(f.heldout[lang]) & set(f.phrasings[lang])
+    assert [i["name"] for i in family_info()] == [f.name for f in FAMILIES]
+    per_cell = Counter((r["family"], r["lang"]) for r in world["splits"]["test"])
+    assert len(per_cell) == 2 * len(FAMILIES) and min(per_cell.values()) >= 5
+    poem = next(f for f in FAMILIES if f.name == "poem_topic")  # the brief's own example
+    assert (
+        "请用中文写一首关于{topic}的诗。" in poem.phrasings["zh"]
+        and "Write a poem about {topic}." in poem.phrasings["en"]
+    )
+
+
+def test_every_reference_passes_its_checker(world):
+    for split in SPLITS:
+        for r in world["splits"][split]:
+            validate_spec(r["checker"])
+            assert check(r["checker"], _reference(r)), r
+
+
+def test_checkers_reject_wrong_answers(world):
+    by_cell = defaultdict(list)
+    for r in world["splits"]["test"] + world["splits"]["val"]:
+        by_cell[(r["family"], r["lang"])].append(r)
+    for (family, lang), records in by_cell.items():
+        rejected = total = 0
+        for i, r in enumerate(records):
+            assert not check(r["checker"], ""), r
+            assert not check(r["checker"], "I don't know." if lang == "en" else "我不知道。"), r
+            other = next(
+                (o for o in records[i + 1 :] + records[:i] if _reference(o) != _reference(r)), None
+            )
+            if other is not None:  # another instance's answer is wrong here
+                total += 1
+                rejected += not check(r["checker"], _reference(other))
+        # a poem or title about the same topic may rightly pass, hence not 100%
+        assert total and rejected / total >= 0.85, (family, lang, rejected, total)
+
+
+def test_test_split_uses_only_heldout_phrasings(world):
+    templates = {(f.name, lang): f for f in FAMILIES for lang in LANGS}
+    for split in SPLITS:
+        for r in world["splits"][split]:
+            f = templates[(r["family"], r["lang"])]
+            pool = f.heldout[r["lang"]] if split == "test" else f.phrasings[r["lang"]]
+            assert any(_template_regex(t).fullmatch(_user(r)) for t in pool), (split, r)
+
+
+def test_heldout_phrasings_never_occur_in_train_val_or_corpus(world):
+    seen_records = world["splits"]["train"] + world["splits"]["val"]
+    seen = _text(seen_records) + world["corpus"]
+    prompts = [_user(r) for r in seen_records]
+    for f in FAMILIES:
+        for lang in LANGS:
+            for template in f.heldout[lang]:
+                longest = max(_literals(template), key=len)
+                assert len(longest) >= 5, template
+                assert longest not in seen, (f.name, template)
+                pattern = _template_regex(template)
+                assert not any(pattern.fullmatch(p) for p in prompts), (f.name, template)
+
+
+def test_heldout_entities_never_occur_in_train_val_or_corpus(world):
+    seen = (_text(world["splits"]["train"] + world["splits"]["val"]) + world["corpus"]).casefold()
+    test = _text(world["splits"]["test"]).casefold()
+    entities = heldout_entities()
+    assert len(entities) >= 100
+    for entity in entities:
+        assert entity.casefold() not in seen, entity
+    used = [e for e in entities if e.casefold() in test]
+    assert len(used) >= 0.9 * len(entities)
+
+
+def test_corpus_is_bilingual_and_matches_jsonl(world):
+    out, corpus = world["out"], world["corpus"]
+    docs = [
+        json.loads(line) for line in (out / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert corpus == "\n\n".join(d["text"] for d in docs) + "\n"
+    assert all(d["text"].strip() and "\n\n" not in d["text"] for d in docs)
+    assert Counter(d["lang"] for d in docs) == {"zh": 3000, "en": 3000}
+    assert 300_000 < len(corpus.encode("utf-8")) < 5_000_000
+    for word in ("春天", "退货", "spring", "warranty", "JSON"):
+        assert word in corpus
+
+
+def test_size_is_honoured_and_small_sizes_keep_a_test_floor(tmp_path):
+    card = write_builtin(tmp_path / "small", seed=3, size=50)
+    assert card["splits"]["train"]["records"] == len(load_split(tmp_path / "small", "train")) == 50
+    test = load_split(tmp_path / "small", "test")
+    assert min(Counter((r["family"], r["lang"]) for r in test).values()) >= 5
+    card = write_builtin(tmp_path / "small", seed=3, size=1)  # overwrites an earlier output
+    assert card["splits"]["train"]["records"] == 1
+
+
+def _generate_in_subprocess(out: Path, hashseed: str, seed: int) -> dict[str, bytes]:
+    env = {**os.environ, "PYTHONHASHSEED": hashseed, "PYTHONPATH": str(SRC)}
+    code = f"from instructgen.data.builtin import write_builtin; write_builtin({str(out)!r}, seed={seed}, size=400)"
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+    return {name: (out / name).read_bytes() for name in FILES}
+
+
+def test_deterministic_bytes_across_hash_seeds_and_seed_matters(tmp_path):
+    a = _generate_in_subprocess(tmp_path / "a", "1", seed=7)
+    b = _generate_in_subprocess(tmp_path / "b", "12345", seed=7)
+    assert a == b
+    c = _generate_in_subprocess(tmp_path / "c", "1", seed=8)
+    for name in ("corpus.txt", "train.jsonl", "val.jsonl", "test.jsonl"):
+        assert a[name] != c[name], name
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"size": 0}, "size"),
+        ({"size": -5}, "size"),
+        ({"size": "10"}, "size"),
+        ({"size": True}, "size"),
+        ({"seed": "x"}, "seed"),
+    ],
+)
+def test_bad_arguments_raise_user_error(tmp_path, kwargs, field):
+    with pytest.raises(UserError) as info:
+        write_builtin(tmp_path / "out", **kwargs)
+    assert info.value.field == field
+    assert not (tmp_path / "out").exists()
+
+
+def test_refuses_to_replace_foreign_paths(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError):
+        write_builtin(tmp_path / "file", size=1)
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "notes.txt").write_text("keep me")
+    with pytest.raises(UserError):
+        write_builtin(tmp_path / "dir", size=1)
+    assert (tmp_path / "dir" / "notes.txt").read_text() == "keep me"
+
+
+def test_load_split_errors(world, tmp_path):
+    with pytest.raises(UserError) as info:
+        load_split(world["out"], "dev")
+    assert info.value.field == "split"
+    with pytest.raises(DataError):
+        load_split(tmp_path, "train")
+    good = json.dumps(world["splits"]["train"][0], ensure_ascii=False)
+    (tmp_path / "train.jsonl").write_text(good + "\n{not json\n", encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        load_split(tmp_path, "train")
+    assert info.value.line == 2
+    bad = dict(world["splits"]["train"][0], checker={"type": "exact"})
+    (tmp_path / "val.jsonl").write_text(good + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        load_split(tmp_path, "val")
+    assert (info.value.line, info.value.field) == (2, "checker.value")
+    assert "val.jsonl:2" in str(info.value)
