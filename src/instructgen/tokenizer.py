@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from instructgen.chat_template import ROLE_IDS, render
 from instructgen.errors import DataError, ModelDirError, UserError
 
 BOS, EOS, PAD, MASK = "<|bos|>", "<|endoftext|>", "<|pad|>", "<|mask|>"
@@ -234,6 +236,14 @@ def _default_config(chat_template: str, model_max_length: int) -> dict[str, Any]
 # The runtime tokenizer
 
 
+@dataclass
+class ChatEncoding:
+    ids: list[int]
+    assistant_mask: list[int]  # 1 where the assistant's tokens (and its end-of-turn token) are
+    role_ids: list[int]  # chat_template.ROLE_IDS per token
+    text: str
+
+
 class Tokenizer:
     """A `tokenizers.Tokenizer` plus its special tokens and chat template."""
 
@@ -335,6 +345,72 @@ class Tokenizer:
 
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         return self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+    # -- chat ----------------------------------------------------------------------------------
+
+    @property
+    def special_tokens_map(self) -> dict[str, str]:
+        keys = ("bos_token", "eos_token", "pad_token", "unk_token", "mask_token")
+        return {k: v for k in keys if (v := self._special(k)) is not None}
+
+    def _template(self, template: str | None) -> str:
+        template = template or self.chat_template
+        if not template:
+            raise UserError(
+                "this tokenizer has no chat_template; pass a template or use a raw prompt"
+            )
+        return template
+
+    def apply_chat_template(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        add_generation_prompt: bool = False,
+        template: str | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """The conversation as text, rendered exactly as transformers' apply_chat_template renders it."""
+        rendered = render(
+            self._template(template),
+            messages,
+            add_generation_prompt=add_generation_prompt,
+            special_tokens=self.special_tokens_map,
+            **kwargs,
+        )
+        return rendered.text
+
+    def encode_chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        add_generation_prompt: bool = False,
+        template: str | None = None,
+        **kwargs: Any,
+    ) -> ChatEncoding:
+        """Token ids of the rendered conversation, the assistant mask (1 on every token the
+        assistant writes, its end-of-turn token included) and a role id per token."""
+        rendered = render(
+            self._template(template),
+            messages,
+            add_generation_prompt=add_generation_prompt,
+            special_tokens=self.special_tokens_map,
+            spans=True,
+            **kwargs,
+        )
+        encoding = self.backend.encode(rendered.text, add_special_tokens=False)
+        starts = [start for start, _ in encoding.offsets]
+        mask = [int(any(a <= s < b for a, b in rendered.generation_spans)) for s in starts]
+        roles = [
+            next((ROLE_IDS.get(r, 0) for a, b, r in rendered.role_spans if a <= s < b), 0)
+            for s in starts
+        ]
+        return ChatEncoding(list(encoding.ids), mask, roles, rendered.text)
+
+    def chat_role_ids(
+        self, messages: list[dict[str, Any]], *, add_generation_prompt: bool = False
+    ) -> list[int]:
+        """Role ids (chat_template.ROLE_IDS) of the tokens of the rendered conversation."""
+        return self.encode_chat(messages, add_generation_prompt=add_generation_prompt).role_ids
 
     def fingerprint(self) -> str:
         """sha256 of the vocabulary, merges and pre-tokenizer: equal fingerprints encode equally."""
