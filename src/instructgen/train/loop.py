@@ -26,7 +26,7 @@ from instructgen.errors import ConfigError
 from instructgen.train.distributed import Dist
 from instructgen.train.objectives import Batch, generator_for, loss_and_count
 from instructgen.train.state import (
-    SaveModelDir,
+    ModelIO,
     find_latest,
     gather_full_state,
     load_checkpoint,
@@ -105,6 +105,7 @@ def model_forward(model: nn.Module, batch: Batch) -> torch.Tensor:
         position_ids=batch.position_ids,
         prefix_lengths=batch.prefix_lengths,
         segment_ids=batch.segment_ids,
+        role_ids=batch.role_ids,
     )
 
 
@@ -178,7 +179,7 @@ def train(
     config: TrainConfig,
     out_dir: str | Path,
     *,
-    save_model_dir: SaveModelDir,
+    io: ModelIO,
     forward: Forward = model_forward,
     resume: bool = False,
     dist: Dist | None = None,
@@ -202,11 +203,8 @@ def train(
     start_step, best, bad_evals = 0, {"val_loss": math.inf, "step": None}, 0
     latest = find_latest(ckpt_root) if resume else None
     if latest is not None:
-        from safetensors.torch import load_file
-
         optim_state, state, _ = load_checkpoint(latest)
-        model_state = _model_state_from_dir(latest, load_file)
-        restore_full_state(model, optimizer, model_state, optim_state)
+        restore_full_state(model, optimizer, io.load_state(latest), optim_state, strict=io.strict)
         start_step, best, bad_evals = state["step"], state["best"], state.get("bad_evals", 0)
     log = MetricsLog(
         out_dir / "metrics.jsonl", resume_step=start_step if latest else None, enabled=dist.main
@@ -298,7 +296,7 @@ def train(
                 "config": to_dict(config),
                 "world_size": dist.world,
             }
-            _checkpoint(model, optimizer, ckpt_root, done, state, save_model_dir, dist, config)
+            _checkpoint(model, optimizer, ckpt_root, done, state, io.save, dist, config)
         if stop:
             stopped_early = True
             break
@@ -306,7 +304,12 @@ def train(
 
     final_step = step + 1 if config.max_steps > start_step else start_step
     if dist.main:
-        _publish_final(ckpt_root, out_dir, best, final_step)
+        chosen = best["step"] if io.publish == "best" and best["step"] else final_step
+        io.publish_dir(
+            ckpt_root / f"step_{chosen:07d}",
+            out_dir,
+            {"best_checkpoint": best, "published_step": chosen},
+        )
         _plot(log.rows, out_dir / "loss_curve.png")
     dist.barrier()
     return {"steps": final_step, "best": best, "stopped_early": stopped_early, "metrics": log.rows}
@@ -369,48 +372,6 @@ def _checkpoint(
         best = state["best"]["step"]
         prune(root, config.keep_last, {best} if best else set())
     dist.barrier()
-
-
-def _publish_final(root: Path, out_dir: Path, best: dict, final_step: int) -> None:
-    """Copy the final checkpoint's model files into out_dir (leaving checkpoints/ and metrics)."""
-    import shutil
-
-    from instructgen.files import atomic_dir
-
-    source = root / f"step_{final_step:07d}"
-    with atomic_dir(out_dir, keep_other_files=True) as tmp:
-        for item in source.iterdir():
-            if item.name not in ("optimizer.safetensors", "trainer_state.json") and item.is_file():
-                shutil.copyfile(item, tmp / item.name)
-        provenance = tmp / "instructgen.json"
-        record = json.loads(provenance.read_text(encoding="utf-8")) if provenance.is_file() else {}
-        record["best_checkpoint"] = best
-        provenance.write_text(
-            json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-        )
-
-
-def _model_state_from_dir(path: Path, load_file) -> dict[str, torch.Tensor]:
-    """The model weights of a checkpoint under our parameter names (read by the caller's format)."""
-    state_file = path / "trainer_state.json"
-    meta = json.loads(state_file.read_text(encoding="utf-8"))
-    loader = _STATE_LOADERS.get(meta.get("format", "instructgen"))
-    return loader(path)
-
-
-def _load_instructgen_state(path: Path) -> dict[str, torch.Tensor]:
-    from instructgen.model.checkpoint import _read_safetensors, from_hf_state_dict, load_config
-
-    config = load_config(path)
-    state = from_hf_state_dict(config, _read_safetensors(path), source=str(path))
-    if config.tie_embeddings:
-        state["lm_head.weight"] = state["tok_emb.weight"]
-    return state
-
-
-_STATE_LOADERS: dict[str, Callable[[Path], dict[str, torch.Tensor]]] = {
-    "instructgen": _load_instructgen_state
-}
 
 
 def _plot(rows: list[dict], path: Path) -> None:

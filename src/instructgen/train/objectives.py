@@ -29,6 +29,7 @@ class Batch:
     attention_mask: torch.Tensor | None = None  # [B, T], 1 = real token
     position_ids: torch.Tensor | None = None
     segment_ids: torch.Tensor | None = None  # [B, T], packed examples
+    role_ids: torch.Tensor | None = None  # [B, T], learned role embeddings (instruction embedding)
     task: str = "main"
     extra: dict = field(default_factory=dict)
 

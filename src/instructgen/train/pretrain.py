@@ -26,6 +26,7 @@ from instructgen.train.objectives import (
     prefix_batch,
     with_task_prefix,
 )
+from instructgen.train.state import ModelIO
 
 
 @dataclass
@@ -203,26 +204,36 @@ def pretrain(
     }
     history = _history(model_dir) + [stage]
 
-    def save_model_dir(state: dict[str, torch.Tensor], path: Path) -> None:
-        save_model(
-            model,
-            path,
-            tokenizer=model_dir,
-            state=state,
-            provenance={"history": history},
-            keep_other_files=True,
-        )
-
+    io = native_io(model, model_dir, {"history": history})
     return train(
         model,
         sources,
         config,
         out_dir,
-        save_model_dir=save_model_dir,
+        io=io,
         resume=resume,
         block_types=(Block,),
         show_progress=show_progress,
     )
+
+
+def native_io(model, tokenizer, provenance: dict[str, Any], *, publish: str = "last") -> ModelIO:
+    """Checkpoint I/O of an instructgen Transformer: every checkpoint is a model directory."""
+
+    def save(state: dict[str, torch.Tensor], path: Path) -> None:
+        save_model(
+            model,
+            path,
+            tokenizer=tokenizer,
+            state=state,
+            provenance=provenance,
+            keep_other_files=True,
+        )
+
+    def load_state(path: Path) -> dict[str, torch.Tensor]:
+        return load_model(path).state_dict()
+
+    return ModelIO(save=save, load_state=load_state, publish=publish)
 
 
 def _history(model_dir: str | Path) -> list[dict[str, Any]]:

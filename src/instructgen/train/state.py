@@ -14,6 +14,7 @@ import random
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,38 @@ from instructgen.files import atomic_dir
 
 STEP_DIR = re.compile(r"^step_(\d+)$")
 SaveModelDir = Callable[[dict[str, torch.Tensor], Path], None]
+TRAINER_FILES = ("optimizer.safetensors", "trainer_state.json")
+
+
+@dataclass
+class ModelIO:
+    """How a training recipe writes and reads its model inside a checkpoint directory.
+
+    save(state, dir): write the model (a full state dict) into dir, as a loadable model directory
+    load_state(dir) -> the state dict to resume from (strict: must cover every parameter)
+    publish: which checkpoint becomes the output, "last" or "best" (lowest validation loss)
+    """
+
+    save: SaveModelDir
+    load_state: Callable[[Path], dict[str, torch.Tensor]]
+    publish: str = "last"
+    strict: bool = True
+
+    @staticmethod
+    def publish_dir(checkpoint: Path, out_dir: Path, provenance: dict[str, Any]) -> None:
+        """Copy a checkpoint's model files into out_dir (leaving checkpoints/ and metrics in place)."""
+        with atomic_dir(out_dir, keep_other_files=True) as tmp:
+            for item in checkpoint.iterdir():
+                if item.is_file() and item.name not in TRAINER_FILES:
+                    shutil.copyfile(item, tmp / item.name)
+            record_file = tmp / "instructgen.json"
+            record = (
+                json.loads(record_file.read_text(encoding="utf-8")) if record_file.is_file() else {}
+            )
+            record.update(provenance)
+            record_file.write_text(
+                json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+            )
 
 
 def gather_full_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -44,7 +77,12 @@ def gather_full_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tup
 
 
 def restore_full_state(
-    model: nn.Module, optimizer: torch.optim.Optimizer, model_state: dict, optim_state: dict
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    model_state: dict,
+    optim_state: dict,
+    *,
+    strict: bool = True,
 ) -> None:
     from torch.distributed.checkpoint.state_dict import (
         StateDictOptions,
@@ -52,7 +90,7 @@ def restore_full_state(
         set_optimizer_state_dict,
     )
 
-    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=False)
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=False, strict=strict)
     set_model_state_dict(model, model_state, options=options)
     set_optimizer_state_dict(model, optimizer, optim_state, options=options)
 
@@ -100,8 +138,8 @@ def save_checkpoint(
     return target
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict, dict]:
-    """(optimizer tensors and meta rebuilt into a state dict, trainer state)."""
+def load_checkpoint(path: Path) -> tuple[dict, dict, dict]:
+    """(optimizer state dict, trainer state, recorded RNG info) of a checkpoint."""
     from safetensors.torch import load_file
 
     state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
