@@ -262,11 +262,84 @@ def cmd_pretrain(args) -> None:
     summary = pretrain(
         args.model, args.data, args.out, config, resume=args.resume, show_progress=not args.quiet
     )
-    if summary is not None and int(__import__("os").environ.get("RANK", "0")) == 0:
+    if _is_main_process():
         last = next((r for r in reversed(summary["metrics"]) if "val_loss" in r), {})
         print(
             f"pretrained {summary['steps']} steps; validation loss {last.get('val_loss', float('nan')):.4f} (ppl {last.get('val_ppl', float('nan')):.2f}) -> {args.out}"
         )
+
+
+def cmd_finetune(args) -> None:
+    from instructgen.train.sft import SFTOptions, finetune
+
+    config = train_config_from_args(args, early_stopping_patience=args.early_stopping)
+    options = SFTOptions(
+        template=args.template,
+        lora=args.lora,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_targets=args.lora_targets or [],
+        merge=args.merge,
+        packing=not args.no_packing,
+        val_data=args.val_data,
+    )
+    if args.merge and not args.lora:
+        raise UserError("--merge needs --lora")
+    summary = finetune(
+        args.model,
+        args.data,
+        args.out,
+        config,
+        options,
+        resume=args.resume,
+        show_progress=not args.quiet,
+    )
+    if _is_main_process():
+        best = summary["best"]
+        note = " (stopped early)" if summary["stopped_early"] else ""
+        print(
+            f"fine-tuned {summary['steps']} steps{note}; best validation loss {best['val_loss']:.4f} at step {best['step']} -> {args.out}"
+        )
+
+
+def _is_main_process() -> bool:
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+# ----------------------------------------------------------------------------------------------
+# safety
+
+
+def cmd_safety_redact(args) -> None:
+    from instructgen.safety import batch
+
+    text, source = batch.read_input(args.input)
+    kinds = args.kinds.split(",") if args.kinds else None
+    sys.stdout.write(
+        batch.redact_document(
+            text, field=args.field, source=source, kinds=kinds, style=args.style, salt=args.salt
+        )
+    )
+
+
+def cmd_safety_check(args) -> int:
+    import dataclasses
+
+    from instructgen.safety import Policy, batch, load_policy
+
+    policy = load_policy(args.policy) if args.policy else Policy()
+    if args.fail_on_pii:
+        policy = dataclasses.replace(policy, block_pii=True)
+    text, source = batch.read_input(args.input)
+    reports = batch.check_document(text, policy, field=args.field, source=source)
+    if args.json:
+        _print_json(reports if args.field else reports[0])
+    else:
+        for report in reports:
+            print(batch.format_report(report, source))
+    return 1 if any(r["flagged"] for r in reports) else 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -554,6 +627,93 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--lang", choices=["zh", "en"], help="only the prompts of this language")
 
+    # finetune
+    p = _add(
+        verbs,
+        "finetune",
+        cmd_finetune,
+        "instruction fine-tuning (full or LoRA) of an instructgen or any Hugging Face causal LM; loss on the assistant's tokens only",
+        "instructgen finetune --model runs/pretrained --data builtin --out runs/tuned --max-steps 600\n  instructgen finetune --model path/to/hf-model --data my.jsonl --template alpaca --lora --merge --out runs/lora",
+    )
+    p.add_argument(
+        "--model", required=True, metavar="DIR", help="instructgen or Hugging Face model directory"
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="F|builtin",
+        help="instruction file (Alpaca, ShareGPT, messages, prompt/completion) or `builtin`",
+    )
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument(
+        "--val-data", metavar="F", help="validation file (default: 5%% of --data held out)"
+    )
+    p.add_argument(
+        "--template",
+        metavar="NAME",
+        help="chatml | alpaca | a .jinja file (default: the tokenizer's template, else chatml)",
+    )
+    p.add_argument(
+        "--lora", action="store_true", help="train a LoRA adapter (peft) instead of all weights"
+    )
+    p.add_argument("--lora-r", type=int, default=8, metavar="R")
+    p.add_argument("--lora-alpha", type=int, default=16, metavar="A")
+    p.add_argument(
+        "--lora-targets",
+        nargs="+",
+        metavar="MODULE",
+        help="module names to adapt (default: peft's choice for the architecture)",
+    )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --lora: write a plain merged model directory (adapter kept in OUT/adapter)",
+    )
+    p.add_argument(
+        "--no-packing", action="store_true", help="one example per row instead of packing"
+    )
+    p.add_argument(
+        "--early-stopping",
+        type=int,
+        metavar="N",
+        help="stop after N evaluations without improvement",
+    )
+    _add_train_flags(p)
+
+    # safety
+    safety = verbs.add_parser("safety", help="PII redaction and moderation")
+    ssub = safety.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_Parser
+    )
+    p = _add(
+        ssub,
+        "redact",
+        cmd_safety_redact,
+        "redact personal data and secrets (emails, phones, ID numbers, cards, keys ...) from text or JSONL",
+        'instructgen safety redact chat.jsonl --field messages --style hash --salt "$SALT" > clean.jsonl',
+    )
+    p.add_argument(
+        "input", nargs="?", default="-", metavar="F|-", help="file, or - for standard input"
+    )
+    p.add_argument("--style", choices=["tag", "mask", "hash"], default="tag")
+    p.add_argument("--kinds", help="comma-separated kinds (default: all)")
+    p.add_argument("--salt", help="salt of the hash style's pseudonyms")
+    p.add_argument("--field", help="JSONL input: redact this field of every record")
+    p = _add(
+        ssub,
+        "check",
+        cmd_safety_check,
+        "moderate text (bilingual rules) and report personal data; exit 1 when something is flagged",
+        'echo "忽略之前的指令" | instructgen safety check - --json',
+    )
+    p.add_argument("input", nargs="?", default="-", metavar="F|-")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--policy", metavar="F", help="YAML moderation policy")
+    p.add_argument("--field", help="JSONL input: check this field of every record")
+    p.add_argument(
+        "--fail-on-pii", action="store_true", help="flag text that contains personal data"
+    )
+
     for verb, help in _PLANNED.items():
         p = verbs.add_parser(verb, help=f"{help} (not in this release yet)", add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
@@ -563,13 +723,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Verbs of the command-line contract (DESIGN.md) that later releases bring.
 _PLANNED = {
-    "finetune": "instruction fine-tuning, full or LoRA",
     "generate": "generate from a model directory, a Hugging Face model or an OpenAI-compatible URL",
     "chat": "chat in the terminal",
     "serve": "OpenAI-compatible HTTP server with a web chat page",
     "quickstart": "the whole pipeline on the built-in task world",
     "app": "writing assistant, customer-service bot, personalized content",
-    "safety": "moderation and PII redaction",
 }
 
 

@@ -461,6 +461,14 @@ def read_provenance(model_dir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def provenance_history(model_dir: str | Path) -> list[dict[str, Any]]:
+    """The stages that made a model (init, pretrain, finetune ...), oldest first."""
+    record = read_provenance(model_dir)
+    if not record:
+        return []
+    return record.get("history") or [{k: v for k, v in record.items() if k != "history"}]
+
+
 def model_info(model_dir: str | Path) -> dict[str, Any]:
     """Architecture, parameter count, context length, vocabulary and dtype, without loading weights."""
     path = _require_dir(model_dir)

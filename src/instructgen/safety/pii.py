@@ -80,6 +80,9 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+_ID_SHAPE = re.compile(r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{4}")
+
+
 def _valid_card(value: str) -> bool:
     digits = re.sub(r"\D", "", value)
     # Issuer prefixes of the major networks: Visa 4, Mastercard 51-55/22-27, Amex 34/37,
@@ -89,6 +92,7 @@ def _valid_card(value: str) -> bool:
         and re.match(r"4|5[1-5]|2[2-7]|3[0-9]|6", digits) is not None
         and luhn_valid(digits)
         and len(set(re.findall(r"[ -]", value))) <= 1
+        and not _ID_SHAPE.fullmatch(digits)  # an ID with a typo in its check digit
     )
 
 
@@ -153,7 +157,9 @@ class Detector:
             start, end = m.span(group)
             if self.validate is not None and not self.validate(text[start:end]):
                 continue
-            if self.not_after is not None and self.not_after.search(text[max(0, start - 16) : start]):
+            if self.not_after is not None and self.not_after.search(
+                text[max(0, start - 16) : start]
+            ):
                 continue
             if self.adjust is not None:
                 found = self.adjust(text, start, end)
@@ -177,12 +183,12 @@ def _trim_cn_address(text: str, start: int, end: int) -> tuple[int, int] | None:
     return start + cut, end
 
 
-def _d(name, kind, pattern, priority, flags=0, **kw) -> Detector:
+def _d(name: str, kind: str, pattern: str, priority: int, flags: int = 0, **kw) -> Detector:
     return Detector(name, kind, re.compile(pattern, flags), priority, **kw)
 
 
 _NOT_ORDER = re.compile(
-    r"(?:订单|单号|运单|快递|编号|流水号|order|tracking|invoice|ref(?:erence)?)\s*(?:no\.?|number|#|号)?\s*[:：#]?\s*$",
+    r"(?:订单|单号|运单|快递|编号|流水号|(?<![A-Za-z])(?:order|tracking|invoice|ref(?:erence)?))\s*(?:no\.?|number|#|号)?\s*[:：#]?\s*$",
     re.IGNORECASE,
 )
 
@@ -204,11 +210,17 @@ DETECTORS: tuple[Detector, ...] = (
         r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})" + _R,
         90,
     ),
-    _d("bearer", "secret", r"(?i:bearer)\s+(?P<value>[A-Za-z0-9._~+/-]{16,}=*)", 90),
+    _d(
+        "auth_header",
+        "secret",
+        r"(?i:bearer|authorization\s*[:=]\s*basic)\s+(?P<value>[A-Za-z0-9._~+/-]{12,}=*)",
+        90,
+    ),
     _d(
         "labelled_password",
         "secret",
-        _L + r"(?i:password|passwd|pwd|passcode)(?:\s*[=:：]\s*|\s+is\s+)[\"']?(?P<value>[^\s\"',;]{4,})",
+        _L
+        + r"(?i:password|passwd|pwd|passcode)(?:\s*[=:：]\s*|\s+is\s+)[\"']?(?P<value>[^\s\"',;]{4,})",
         88,
     ),
     _d(
@@ -252,6 +264,7 @@ DETECTORS: tuple[Detector, ...] = (
         r"|\d{4}([ -])\d{6}\2\d{4,5})(?![0-9A-Za-z])",
         75,
         validate=_valid_card,
+        not_after=_NOT_ORDER,
     ),
     _d(
         "ssn_us",
@@ -274,11 +287,18 @@ DETECTORS: tuple[Detector, ...] = (
         55,
     ),
     _d(
+        "labelled_card",
+        "card",
+        r"(?:(?:银行|信用|借记)?卡号|(?i:(?:credit |debit )?card\s*(?:number|no\.?|#)))"
+        r"\s*(?:is|为|是)?\s*[:：#]?\s*(?P<value>\d(?:[ -]?\d){12,18})(?![0-9])",
+        77,
+    ),
+    _d(
         "labelled_account",
         "bank_account",
-        r"(?:(?:银行)?(?:账号|帐号|账户|帐户|卡号)|(?i:(?:bank\s+)?account\s*(?:number|no\.?|#)|acct\.?\s*(?:number|no\.?|#)?|bank\s+account))"
+        r"(?:(?:银行)?(?:账号|帐号|账户|帐户)|(?i:(?:bank\s+)?account\s*(?:number|no\.?|#)|acct\.?\s*(?:number|no\.?|#)?|bank\s+account))"
         r"\s*(?:is|为|是)?\s*[:：#]?\s*(?P<value>\d(?:[ -]?\d){7,29})(?![0-9])",
-        50,
+        76,
     ),
     _d(
         "phone_cn_mobile",
@@ -345,7 +365,8 @@ DETECTORS: tuple[Detector, ...] = (
 PII_KINDS: tuple[str, ...] = tuple(dict.fromkeys(d.kind for d in DETECTORS))
 
 
-def _check_kinds(kinds: Iterable[str] | None) -> set[str]:
+def check_kinds(kinds: Iterable[str] | None) -> set[str]:
+    """The set of kinds asked for (None = all); an unknown kind raises ConfigError."""
     if kinds is None:
         return set(PII_KINDS)
     wanted = {k.strip().lower() for k in kinds if k.strip()}
@@ -363,7 +384,7 @@ def find_pii(text: str, kinds: Iterable[str] | None = None) -> list[Span]:
 
     Overlaps are resolved greedily: the longest span wins, ties go to the more specific kind.
     """
-    wanted = _check_kinds(kinds)
+    wanted = check_kinds(kinds)
     candidates = []
     for det in DETECTORS:
         if det.kind in wanted:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -14,7 +13,7 @@ import torch
 from instructgen.config import from_dict, to_dict
 from instructgen.data.corpus import TokenShards
 from instructgen.errors import ConfigError, DataError, UserError
-from instructgen.model.checkpoint import PROVENANCE_FILE, load_model, save_model
+from instructgen.model.checkpoint import load_model, provenance_history, save_model
 from instructgen.model.transformer import Block
 from instructgen.tokenizer import Tokenizer
 from instructgen.train.loop import TrainConfig, train
@@ -202,7 +201,7 @@ def pretrain(
         "config": to_dict(config),
         "base_model": str(model_dir),
     }
-    history = _history(model_dir) + [stage]
+    history = provenance_history(model_dir) + [stage]
 
     io = native_io(model, model_dir, {"history": history})
     return train(
@@ -234,11 +233,3 @@ def native_io(model, tokenizer, provenance: dict[str, Any], *, publish: str = "l
         return load_model(path).state_dict()
 
     return ModelIO(save=save, load_state=load_state, publish=publish)
-
-
-def _history(model_dir: str | Path) -> list[dict[str, Any]]:
-    path = Path(model_dir) / PROVENANCE_FILE
-    if not path.is_file():
-        return []
-    record = json.loads(path.read_text(encoding="utf-8"))
-    return record.get("history") or [{k: v for k, v in record.items() if k != "history"}]

@@ -1,0 +1,495 @@
+"""Instruction fine-tuning (brief 3.3.3): P(y | x) → P(y | x, instruction), full or LoRA.
+
+    L(θ) = -Σ_t log P(y_t | y_<t, x, instruction; θ)    summed over the assistant's tokens only
+
+Conversations are rendered with the chat template; the assistant mask (data/templates.py)
+decides which tokens are scored. Instructgen models (gpt2 / llama / qwen2 families) train
+natively with packing: short examples share a row, each with its own positions and a
+block-diagonal mask, so none attends to or is scored against another. Any other Hugging Face
+causal LM, and every LoRA run (through `peft`, on the transformers class of the checkpoint),
+trains on padded batches instead.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from instructgen.config import to_dict
+from instructgen.data.templates import Example, encode_example, get_template, set_template
+from instructgen.errors import ConfigError, DataError, ModelDirError
+from instructgen.model.checkpoint import (
+    PROVENANCE_FILE,
+    copy_tokenizer_files,
+    load_config,
+    load_model,
+    provenance_history,
+)
+from instructgen.model.transformer import Block
+from instructgen.tokenizer import Tokenizer
+from instructgen.train.loop import TrainConfig, model_forward, train
+from instructgen.train.objectives import IGNORE, Batch
+from instructgen.train.pretrain import native_io
+from instructgen.train.state import ModelIO
+
+
+@dataclass
+class SFTOptions:
+    template: str | None = None  # None: the tokenizer's own template, else chatml
+    lora: bool = False
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_targets: list[str] = field(
+        default_factory=list
+    )  # [] = peft's defaults for the architecture
+    merge: bool = False
+    packing: bool = True
+    val_data: str | None = None
+    val_fraction: float = 0.05
+    builtin_size: int = 6000
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+
+
+def load_conversations(
+    data: str, options: SFTOptions, *, seed: int, cache_dir: Path
+) -> tuple[list, list]:
+    """(train, val) lists of (messages, meta) from a file or the built-in world ("builtin")."""
+    if data == "builtin":
+        from instructgen.data.builtin import load_split, write_builtin
+
+        world = cache_dir / "builtin"
+        if not (world / "card.json").is_file():
+            write_builtin(world, seed=seed, size=options.builtin_size)
+        pairs = [
+            [(r["messages"], r) for r in load_split(world, split)] for split in ("train", "val")
+        ]
+        return pairs[0], pairs[1]
+    from instructgen.data.formats import read_conversations
+
+    def read(path: str) -> list:
+        return [(c.messages, c.meta) for c in read_conversations(path)]
+
+    train_pairs = read(data)
+    if options.val_data:
+        return train_pairs, read(options.val_data)
+    random.Random(seed).shuffle(train_pairs)
+    n_val = max(1, round(len(train_pairs) * options.val_fraction)) if len(train_pairs) > 1 else 0
+    return train_pairs[n_val:], train_pairs[:n_val]
+
+
+def encode_all(tokenizer: Tokenizer, pairs: list, max_len: int, *, source: str) -> list[Example]:
+    examples = [
+        e
+        for messages, meta in pairs
+        if (e := encode_example(tokenizer, messages, meta=meta, max_len=max_len))
+    ]
+    if not examples:
+        raise DataError(
+            "no usable example: every conversation lacks an assistant answer within the sequence length",
+            file=source,
+        )
+    return examples
+
+
+def pack(examples: list[Example], seq_len: int, pad_id: int) -> dict[str, torch.Tensor]:
+    """Greedy packing into rows of seq_len tokens.
+
+    Row r holds examples e_1..e_k back to back: segment ids 0..k-1 (a block-diagonal mask keeps
+    them apart), positions restart at 0 in each, and label[i] = token[i+1] only when token i+1
+    is an assistant token of the same example. Padding forms its own segment with no labels.
+    """
+    rows: list[list[Example]] = []
+    current: list[Example] = []
+    used = 0
+    for example in examples:
+        if used + len(example) > seq_len and current:
+            rows.append(current)
+            current, used = [], 0
+        current.append(example)
+        used += len(example)
+    if current:
+        rows.append(current)
+    out = {
+        k: torch.full((len(rows), seq_len), fill, dtype=torch.long)
+        for k, fill in (
+            ("input_ids", pad_id),
+            ("labels", IGNORE),
+            ("segment_ids", 0),
+            ("position_ids", 0),
+            ("role_ids", 0),
+        )
+    }
+    for r, row in enumerate(rows):
+        start = 0
+        for segment, example in enumerate(row):
+            n = len(example)
+            ids = torch.tensor(example.input_ids)
+            out["input_ids"][r, start : start + n] = ids
+            out["segment_ids"][r, start : start + n] = segment
+            out["position_ids"][r, start : start + n] = torch.arange(n)
+            out["role_ids"][r, start : start + n] = torch.tensor(example.role_ids)
+            scored = torch.tensor(example.loss_mask[1:], dtype=torch.bool)
+            out["labels"][r, start : start + n - 1] = torch.where(scored, ids[1:], IGNORE)
+            start += n
+        out["segment_ids"][r, start:] = len(row)
+    return out
+
+
+def pad_batch(examples: list[Example], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded rows with an attention mask (one example per row)."""
+    width = max(map(len, examples))
+    out = {
+        k: torch.full((len(examples), width), fill, dtype=torch.long)
+        for k, fill in (
+            ("input_ids", pad_id),
+            ("labels", IGNORE),
+            ("attention_mask", 0),
+            ("role_ids", 0),
+        )
+    }
+    for r, example in enumerate(examples):
+        n = len(example)
+        ids = torch.tensor(example.input_ids)
+        out["input_ids"][r, :n] = ids
+        out["attention_mask"][r, :n] = 1
+        out["role_ids"][r, :n] = torch.tensor(example.role_ids)
+        out["labels"][r, : n - 1] = torch.where(
+            torch.tensor(example.loss_mask[1:], dtype=torch.bool), ids[1:], IGNORE
+        )
+    return out
+
+
+class ExampleSource:
+    """Fine-tuning batches; training sample i is a pure function of i (exact resume)."""
+
+    def __init__(
+        self,
+        name: str,
+        train: list[Example],
+        val: list[Example],
+        *,
+        seq_len: int,
+        pad_id: int,
+        packing: bool,
+        roles: bool,
+        seed: int,
+    ):
+        self.name, self.seed, self.packing, self.roles, self.pad_id = (
+            name,
+            seed,
+            packing,
+            roles,
+            pad_id,
+        )
+        order = list(range(len(train)))
+        random.Random(seed).shuffle(order)
+        train = [train[i] for i in order]
+        if packing:
+            self.train_rows, self.val_rows = (
+                pack(train, seq_len, pad_id),
+                pack(val, seq_len, pad_id) if val else None,
+            )
+            self.n_train = len(self.train_rows["input_ids"])
+        else:
+            self.train_examples, self.val_examples = train, val
+            self.n_train = len(train)
+
+    def _batch(self, tensors: dict[str, torch.Tensor]) -> Batch:
+        tensors = dict(tensors)
+        if not self.roles:
+            tensors.pop("role_ids", None)
+        return Batch(**tensors, mask="causal", task=self.name)
+
+    def _rows(self, indices: list[int], packed: dict | None, examples: list | None) -> Batch:
+        if self.packing:
+            return self._batch({k: v[indices] for k, v in packed.items()})
+        return self._batch(pad_batch([examples[i] for i in indices], self.pad_id))
+
+    def train_batch(self, first_sample: int, batch_size: int, generator: torch.Generator) -> Batch:
+        indices = []
+        for i in range(first_sample, first_sample + batch_size):
+            epoch, position = divmod(i, self.n_train)
+            perm = torch.randperm(
+                self.n_train, generator=torch.Generator().manual_seed(self.seed * 1000 + epoch)
+            )
+            indices.append(int(perm[position]))
+        return self._rows(
+            indices, getattr(self, "train_rows", None), getattr(self, "train_examples", None)
+        )
+
+    def val_batches(self, batch_size: int, max_batches: int):
+        n = (
+            len(self.val_rows["input_ids"])
+            if self.packing and self.val_rows
+            else len(getattr(self, "val_examples", []) or [])
+        )
+        for b in range(min(max_batches, -(-n // batch_size))):
+            indices = list(range(b * batch_size, min(n, (b + 1) * batch_size)))
+            yield self._rows(
+                indices, getattr(self, "val_rows", None), getattr(self, "val_examples", None)
+            )
+
+
+# ----------------------------------------------------------------------------------------------
+# models
+
+
+def hf_forward(model: nn.Module, batch: Batch) -> torch.Tensor:
+    """Logits of a Hugging Face causal LM (padded batches)."""
+    return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+
+
+def _is_native(model_dir: Path) -> bool:
+    try:
+        load_config(model_dir)
+        return True
+    except ModelDirError:
+        return False
+
+
+def _load_hf(model_dir: Path):
+    from transformers import AutoModelForCausalLM
+
+    if not (model_dir / "config.json").is_file():
+        raise ModelDirError("no config.json: not a model directory", file=str(model_dir))
+    if not any(model_dir.glob("*.safetensors")):
+        raise ModelDirError(
+            "no *.safetensors weights (instructgen never loads pickle files)", file=str(model_dir)
+        )
+    return AutoModelForCausalLM.from_pretrained(
+        model_dir, dtype=torch.float32, use_safetensors=True
+    )
+
+
+def _ensure_template_tokens(tokenizer: Tokenizer, model: nn.Module | None, template: str) -> None:
+    """A template's special tokens (e.g. <|im_start|>) join the vocabulary if missing; embeddings grow."""
+    from instructgen.tokenizer import IM_END, IM_START
+
+    missing = [t for t in (IM_START, IM_END) if t in template and tokenizer.token_id(t) is None]
+    if not missing:
+        return
+    from tokenizers import AddedToken
+
+    tokenizer.backend.add_special_tokens(
+        [AddedToken(t, special=True, normalized=False) for t in missing]
+    )
+    extra = tokenizer.config.setdefault("additional_special_tokens", [])
+    extra += [t for t in missing if t not in extra]
+    if model is not None and len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tokenizer))
+
+
+def _write_generation_config(path: Path, tokenizer: Tokenizer) -> None:
+    stop = tokenizer.stop_ids
+    config = {"eos_token_id": stop[0] if len(stop) == 1 else stop, "pad_token_id": tokenizer.pad_id}
+    if tokenizer.bos_id is not None:
+        config["bos_token_id"] = tokenizer.bos_id
+    (path / "generation_config.json").write_text(
+        json.dumps(config, indent=2) + "\n", encoding="utf-8"
+    )
+
+
+def _write_provenance(path: Path, record: dict[str, Any]) -> None:
+    (path / PROVENANCE_FILE).write_text(
+        json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+
+
+def hf_io(model: nn.Module, tokenizer: Tokenizer, provenance: dict[str, Any]) -> ModelIO:
+    """Checkpoint I/O of a full fine-tune of a transformers model."""
+
+    def save(state: dict[str, torch.Tensor], path: Path) -> None:
+        model.save_pretrained(path, state_dict=state, safe_serialization=True)
+        tokenizer.save(path)
+        _write_generation_config(path, tokenizer)
+        _write_provenance(path, provenance)
+
+    def load_state(path: Path) -> dict[str, torch.Tensor]:
+        from safetensors.torch import load_file
+
+        state: dict[str, torch.Tensor] = {}
+        for file in sorted(path.glob("model*.safetensors")):
+            state.update(load_file(str(file)))
+        return state
+
+    return ModelIO(
+        save=save, load_state=load_state, publish="best", strict=False
+    )  # tied weights are stored once
+
+
+def lora_io(model: nn.Module, tokenizer: Tokenizer, provenance: dict[str, Any]) -> ModelIO:
+    """Checkpoint I/O of a LoRA run: the adapter in PEFT's format, plus its raw tensors for resume."""
+    from safetensors.torch import load_file, save_file
+
+    def save(state: dict[str, torch.Tensor], path: Path) -> None:
+        trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+        model.save_pretrained(path)  # adapter_config.json + adapter_model.safetensors
+        save_file(
+            {k: v.contiguous() for k, v in state.items() if k in trainable},
+            str(path / "adapter_state.safetensors"),
+        )
+        tokenizer.save(path)
+        _write_generation_config(path, tokenizer)
+        _write_provenance(path, provenance)
+
+    def load_state(path: Path) -> dict[str, torch.Tensor]:
+        return load_file(str(path / "adapter_state.safetensors"))
+
+    return ModelIO(save=save, load_state=load_state, publish="best", strict=False)
+
+
+def _apply_lora(model: nn.Module, options: SFTOptions):
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=options.lora_r,
+        lora_alpha=options.lora_alpha,
+        lora_dropout=options.lora_dropout,
+        target_modules=options.lora_targets or None,
+        task_type="CAUSAL_LM",
+    )
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:
+        raise ConfigError(f"LoRA: {exc}", field="lora_targets") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# the recipe
+
+
+def finetune(
+    model_dir: str | Path,
+    data: str,
+    out_dir: str | Path,
+    config: TrainConfig,
+    options: SFTOptions,
+    *,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune the model in `model_dir` on instruction data; the result is a model (or adapter) directory."""
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    if not model_dir.is_dir():
+        raise ModelDirError("model directory not found", file=str(model_dir))
+    tokenizer = Tokenizer.from_dir(model_dir)
+    template = (
+        get_template(options.template)
+        if options.template
+        else (tokenizer.chat_template or get_template("chatml"))
+    )
+    set_template(tokenizer, template) if options.template or not tokenizer.chat_template else None
+
+    native = _is_native(model_dir) and not options.lora
+    if native:
+        model = load_model(model_dir, dtype="float32")
+        if config.seq_len > model.config.max_seq_len:
+            raise ConfigError(
+                f"seq_len {config.seq_len} exceeds the model's context length {model.config.max_seq_len}",
+                field="seq_len",
+            )
+        _ensure_template_tokens(tokenizer, None, template)
+        if len(tokenizer) > model.config.vocab_size:
+            raise ConfigError(
+                "the template's special tokens do not fit the model's vocabulary", field="template"
+            )
+    else:
+        model = _load_hf(model_dir)
+        before = len(tokenizer)
+        _ensure_template_tokens(tokenizer, model, template)
+        if options.lora and len(tokenizer) != before:
+            raise ConfigError(
+                "this template needs special tokens the base tokenizer lacks, which LoRA cannot train; use --template alpaca or full fine-tuning",
+                field="template",
+            )
+
+    train_pairs, val_pairs = load_conversations(
+        data, options, seed=config.seed, cache_dir=out_dir / "data"
+    )
+    train_examples = encode_all(tokenizer, train_pairs, config.seq_len, source=data)
+    val_examples = [
+        e
+        for m, meta in val_pairs
+        if (e := encode_example(tokenizer, m, meta=meta, max_len=config.seq_len))
+    ]
+    roles = native and model.config.n_roles > 0
+    source = ExampleSource(
+        "sft",
+        train_examples,
+        val_examples,
+        seq_len=config.seq_len,
+        pad_id=tokenizer.pad_id or 0,
+        packing=native and options.packing,
+        roles=roles,
+        seed=config.seed,
+    )
+    if source.n_train < config.batch_size:
+        raise DataError(
+            f"{source.n_train} training rows are fewer than a batch of {config.batch_size}; lower --batch-size",
+            file=data,
+        )
+
+    stage = {
+        "stage": "finetune",
+        "data": data,
+        "template": options.template or "model's",
+        "lora": options.lora,
+        "config": to_dict(config),
+        "options": to_dict(options),
+        "base_model": str(model_dir),
+        "examples": len(train_examples),
+    }
+    provenance = {"history": provenance_history(model_dir) + [stage]}
+    if native:
+        io = native_io(model, tokenizer, provenance, publish="best")
+        forward, blocks = model_forward, (Block,)
+    elif options.lora:
+        model = _apply_lora(model, options)
+        io, forward, blocks = lora_io(model, tokenizer, provenance), hf_forward, ()
+    else:
+        io, forward, blocks = hf_io(model, tokenizer, provenance), hf_forward, ()
+
+    summary = train(
+        model,
+        {"sft": (source, 1.0)},
+        config,
+        out_dir,
+        io=io,
+        forward=forward,
+        resume=resume,
+        block_types=blocks,
+        show_progress=show_progress,
+    )
+    if options.lora and options.merge:
+        merge_adapter(out_dir, tokenizer)
+    return summary
+
+
+def merge_adapter(adapter_dir: Path, tokenizer: Tokenizer) -> None:
+    """Fold the LoRA adapter into the base weights: adapter_dir becomes a plain model directory
+    (the adapter itself moves to adapter_dir/adapter)."""
+    import shutil
+
+    from peft import AutoPeftModelForCausalLM
+
+    merged = AutoPeftModelForCausalLM.from_pretrained(
+        adapter_dir, dtype=torch.float32
+    ).merge_and_unload()
+    adapter = adapter_dir / "adapter"
+    adapter.mkdir(exist_ok=True)
+    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_state.safetensors"):
+        if (adapter_dir / name).is_file():
+            shutil.move(str(adapter_dir / name), adapter / name)
+    copy_tokenizer_files(adapter_dir, adapter)
+    merged.save_pretrained(adapter_dir, safe_serialization=True)
+    _write_generation_config(adapter_dir, tokenizer)

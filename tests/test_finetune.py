@@ -1,0 +1,306 @@
+"""Instruction fine-tuning: packing without leaks, native and Hugging Face models, full and LoRA, stopping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    GPT2Config,
+    GPT2LMHeadModel,
+    GPTNeoConfig,
+    GPTNeoForCausalLM,
+    LlamaConfig,
+    LlamaForCausalLM,
+)
+
+from instructgen.data.templates import Example, set_template
+from instructgen.model.checkpoint import load_model
+from instructgen.tokenizer import Tokenizer
+from instructgen.train.objectives import IGNORE
+from instructgen.train.sft import pack
+
+from .conftest import make_model_dir, run_cli
+
+TEACH = [
+    ({"role": "user", "content": f"Say {w}"}, {"role": "assistant", "content": w})
+    for w in ["hi", "yes", "no", "ok", "好", "是", "spring", "春天"]
+]
+
+
+def write_data(path, n=48, multi_turn=False):
+    rows = []
+    for i in range(n):
+        user, assistant = TEACH[i % len(TEACH)]
+        messages = [user, assistant]
+        if multi_turn and i % 2:
+            messages += [{"role": "user", "content": "Again"}, dict(assistant)]
+        rows.append(json.dumps({"messages": messages}, ensure_ascii=False))
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_packing_keeps_examples_apart(tokenizer_dir, tmp_path):
+    model = load_model(make_model_dir(tmp_path / "m", tokenizer_dir, "llama"))
+    a = Example([5, 6, 7, 8, 9], [0, 0, 1, 1, 1], [2, 2, 3, 3, 3])
+    b = Example([10, 11, 12], [0, 1, 1], [2, 3, 3])
+    rows = pack([a, b], seq_len=10, pad_id=2)
+    assert rows["input_ids"].shape == (1, 10)
+    assert rows["segment_ids"][0].tolist() == [0] * 5 + [1] * 3 + [2] * 2
+    assert rows["position_ids"][0].tolist() == [0, 1, 2, 3, 4, 0, 1, 2, 0, 0]
+    # label i is token i+1 only inside one example and only on assistant tokens
+    assert rows["labels"][0].tolist() == [IGNORE, 7, 8, 9, IGNORE, 11, 12, IGNORE, IGNORE, IGNORE]
+    with torch.no_grad():
+        packed = model(
+            rows["input_ids"], segment_ids=rows["segment_ids"], position_ids=rows["position_ids"]
+        )
+        alone_a = model(torch.tensor([a.input_ids]))
+        alone_b = model(torch.tensor([b.input_ids]))
+    assert torch.allclose(packed[0, :5], alone_a[0], atol=1e-5)
+    assert torch.allclose(packed[0, 5:8], alone_b[0], atol=1e-5)
+
+
+def finetune(model, data, out, *extra):
+    args = [
+        "finetune",
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "64",
+        "--quiet",
+        *extra,
+    ]
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_native_finetune_learns_to_stop(tokenizer_dir, tmp_path):
+    base = make_model_dir(tmp_path / "base", tokenizer_dir, "llama")
+    data = write_data(tmp_path / "train.jsonl", multi_turn=True)
+    out = tmp_path / "tuned"
+    finetune(
+        base,
+        data,
+        out,
+        "--max-steps",
+        "150",
+        "--lr",
+        "3e-3",
+        "--warmup-steps",
+        "5",
+        "--eval-every",
+        "20",
+        "--save-every",
+        "20",
+    )
+    tok = Tokenizer.from_dir(out)
+    gen = json.loads((out / "generation_config.json").read_text())
+    assert gen["eos_token_id"] == tok.stop_ids and tok.token_id("<|im_end|>") in tok.stop_ids
+    # transformers' own generate, driven by generation_config.json, stops where the answer ends
+    from transformers import AutoTokenizer
+
+    hf_tok = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    prompt = hf_tok.apply_chat_template(
+        [{"role": "user", "content": "Say spring"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    output = model.generate(**prompt, max_new_tokens=30, do_sample=False)
+    new = output[0, prompt["input_ids"].shape[1] :].tolist()
+    assert new[-1] in tok.stop_ids and len(new) < 30
+    assert hf_tok.decode(new, skip_special_tokens=True) == "spring"
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert losses[-1] < losses[0] / 3
+    history = json.loads((out / "instructgen.json").read_text())["history"]
+    assert history[-1]["stage"] == "finetune"
+
+
+HF_MODELS = {
+    "gpt2": lambda v: GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=v,
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            n_positions=256,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+    ),
+    "llama": lambda v: LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=v,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            max_position_embeddings=256,
+        )
+    ),
+    "gpt_neo": lambda v: GPTNeoForCausalLM(
+        GPTNeoConfig(
+            vocab_size=v,
+            hidden_size=32,
+            num_layers=2,
+            num_heads=2,
+            attention_types=[[["global", "local"], 1]],
+            max_position_embeddings=256,
+            window_size=32,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def hf_dirs(tmp_path_factory, tokenizer_dir):
+    dirs = {}
+    tok = Tokenizer.from_dir(tokenizer_dir)
+    for name, build in HF_MODELS.items():
+        path = tmp_path_factory.mktemp(name)
+        torch.manual_seed(0)
+        build(len(tok)).save_pretrained(path)
+        set_template(Tokenizer.from_dir(tokenizer_dir), "alpaca").save(path)
+        dirs[name] = path
+    return dirs
+
+
+@pytest.mark.parametrize("arch", HF_MODELS)
+def test_hugging_face_models_full_and_lora(hf_dirs, arch, tmp_path):
+    from peft import AutoPeftModelForCausalLM
+
+    data = write_data(tmp_path / "train.jsonl", n=16)
+    steps = ["--max-steps", "3", "--eval-every", "3", "--save-every", "3", "--seq-len", "256"]
+    full = tmp_path / "full"
+    finetune(hf_dirs[arch], data, full, *steps)
+    reloaded = AutoModelForCausalLM.from_pretrained(full)
+    assert (
+        type(reloaded).__name__
+        == type(AutoModelForCausalLM.from_pretrained(hf_dirs[arch])).__name__
+    )
+    assert not torch.equal(
+        reloaded.get_input_embeddings().weight,
+        AutoModelForCausalLM.from_pretrained(hf_dirs[arch]).get_input_embeddings().weight,
+    )
+
+    lora = tmp_path / "lora"
+    finetune(hf_dirs[arch], data, lora, "--lora", "--lora-r", "4", *steps)
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= {p.name for p in lora.iterdir()}
+    adapted = AutoPeftModelForCausalLM.from_pretrained(lora)
+    x = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        assert adapted(x).logits.shape[-1] == reloaded.config.vocab_size
+
+    merged = tmp_path / "merged"
+    finetune(hf_dirs[arch], data, merged, "--lora", "--merge", *steps)
+    plain = AutoModelForCausalLM.from_pretrained(merged)
+    assert (merged / "adapter" / "adapter_config.json").is_file()
+    with torch.no_grad():
+        assert torch.allclose(plain(x).logits, adapted_logits(merged / "adapter", x), atol=1e-4)
+
+
+def adapted_logits(adapter_dir, x):
+    from peft import AutoPeftModelForCausalLM
+
+    with torch.no_grad():
+        return AutoPeftModelForCausalLM.from_pretrained(adapter_dir)(x).logits
+
+
+def test_resume_continues_exactly(tokenizer_dir, tmp_path):
+    base = make_model_dir(tmp_path / "base", tokenizer_dir, "gpt2", dropout=0.1)
+    data = write_data(tmp_path / "train.jsonl")
+    common = ["--eval-every", "2", "--save-every", "2", "--lr", "1e-3"]
+    finetune(base, data, tmp_path / "straight", "--max-steps", "6", *common)
+    finetune(base, data, tmp_path / "resumed", "--max-steps", "4", *common)
+    finetune(base, data, tmp_path / "resumed", "--max-steps", "6", "--resume", *common)
+    from safetensors.torch import load_file
+
+    a = load_file(str(tmp_path / "straight" / "checkpoints" / "step_0000006" / "model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "checkpoints" / "step_0000006" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_early_stopping_keeps_the_best(tokenizer_dir, tmp_path):
+    base = make_model_dir(tmp_path / "base", tokenizer_dir, "gpt2")
+    data = write_data(tmp_path / "train.jsonl")
+    out = tmp_path / "out"
+    result = finetune(
+        base,
+        data,
+        out,
+        "--max-steps",
+        "200",
+        "--lr",
+        "0.5",
+        "--warmup-steps",
+        "1",
+        "--eval-every",
+        "1",
+        "--save-every",
+        "1",
+        "--early-stopping",
+        "2",
+    )
+    assert "stopped early" in result.stdout
+    record = json.loads((out / "instructgen.json").read_text())
+    best = record["best_checkpoint"]["step"]
+    assert record["published_step"] == best
+    assert (out / "checkpoints" / f"step_{best:07d}").is_dir()
+
+
+def test_bad_input(tokenizer_dir, tmp_path):
+    base = make_model_dir(tmp_path / "base", tokenizer_dir, "gpt2")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n{"instruction": 3}\n')
+    result = run_cli(
+        "finetune",
+        "--model",
+        str(base),
+        "--data",
+        str(bad),
+        "--out",
+        str(tmp_path / "o"),
+        "--quiet",
+        "--seq-len",
+        "64",
+    )
+    assert (
+        result.returncode == 2
+        and "bad.jsonl" in result.stderr
+        and len(result.stderr.strip().splitlines()) == 1
+    )
+    result = run_cli(
+        "finetune",
+        "--model",
+        str(tmp_path / "nope"),
+        "--data",
+        "builtin",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert result.returncode == 2 and "nope" in result.stderr
+    result = run_cli(
+        "finetune",
+        "--model",
+        str(base),
+        "--data",
+        str(bad),
+        "--out",
+        str(tmp_path / "o"),
+        "--merge",
+    )
+    assert result.returncode == 2 and "--lora" in result.stderr
