@@ -136,15 +136,22 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
 
 
 def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast when asked, or under "auto" where the hardware runs bf16 matmuls natively
+    (CUDA with bf16, CPUs with AVX512-BF16 or AMX); None means plain fp32."""
     if config.dtype == "fp32":
         return None
     if config.dtype == "bf16":
         return torch.bfloat16
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return (
-        None  # CPUs: fp32 by default (bf16 autocast is slower without AMX and not bit-reproducible)
-    )
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if cpu_has_native_bf16() else None
+
+
+def cpu_has_native_bf16() -> bool:
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # older torch
+        return False
 
 
 def _step_seed(seed: int, rank: int, step: int) -> int:

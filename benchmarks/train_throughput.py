@@ -1,0 +1,190 @@
+"""Training throughput: instructgen's trainer vs a Hugging Face GPT2LMHeadModel training step.
+
+Both train the same GPT-2 configuration on the same random batches with the same AdamW settings,
+measured in this run. Figures: the trainer as it runs by default on this machine (bf16 autocast
+where the CPU/GPU has native bf16, else fp32) against a plain Hugging Face step (fp32, what
+`GPT2LMHeadModel` does unless told otherwise) — the headline ratio — and both at the same
+precision (fp32 and bf16). Model FLOPs utilisation (MFU) is 6·N + 12·L·T·d FLOPs per token over
+a matmul peak of the same precision measured on the spot.
+
+    python benchmarks/train_throughput.py [--steps 30] [--d-model 256] [--layers 6] [--seq-len 256]
+
+Ends with one `name=value` line per figure (train_throughput_ratio, mfu, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import torch
+
+from instructgen.model.transformer import ModelConfig, Transformer
+from instructgen.train.distributed import Dist
+from instructgen.train.loop import TrainConfig, cpu_has_native_bf16, make_optimizer, train
+from instructgen.train.objectives import clm_batch
+from instructgen.train.state import ModelIO
+
+
+class RandomTokens:
+    """Uniform random token windows: sample i is seeded by i."""
+
+    name = "random"
+
+    def __init__(self, vocab: int, seq_len: int):
+        self.vocab, self.seq_len = vocab, seq_len
+
+    def windows(self, first: int, count: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(first)
+        return torch.randint(0, self.vocab, (count, self.seq_len + 1), generator=g)
+
+    def train_batch(self, first_sample, batch_size, generator):
+        return clm_batch(self.windows(first_sample, batch_size))
+
+    def val_batches(self, batch_size, max_batches):
+        return iter(())
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of an n×n matmul, the practical peak of this machine for `dtype`."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - start)
+
+
+def ours(config: ModelConfig, args, dtype: str) -> float:
+    torch.manual_seed(0)
+    model = Transformer(config)
+    source = RandomTokens(config.vocab_size, args.seq_len)
+    steps = args.warmup + args.steps
+    train_config = TrainConfig(
+        max_steps=steps,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        lr=3e-4,
+        warmup_steps=5,
+        eval_every=10**9,
+        save_every=10**9,
+        log_every=args.warmup,
+        dtype=dtype,
+    )
+    io = ModelIO(save=lambda state, path: None, load_state=lambda path: {})
+    with tempfile.TemporaryDirectory() as out:
+        summary = train(
+            model,
+            {"random": (source, 1.0)},
+            train_config,
+            out,
+            io=io,
+            dist=Dist(),
+            show_progress=False,
+        )
+    rows = [r for r in summary["metrics"] if "tokens_per_s" in r][1:]  # the first window is warmup
+    return sum(r["tokens_per_s"] for r in rows) / len(rows)
+
+
+def hugging_face(config: ModelConfig, args, dtype: str) -> float:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=config.vocab_size,
+            n_positions=config.max_seq_len,
+            n_embd=config.d_model,
+            n_layer=config.n_layer,
+            n_head=config.n_head,
+            activation_function=config.activation,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+        )
+    )
+    hf.train()
+    optimizer = make_optimizer(hf, TrainConfig(lr=3e-4))
+    source = RandomTokens(config.vocab_size, args.seq_len)
+    amp = dtype == "bf16"
+    elapsed = tokens = 0.0
+    for step in range(args.warmup + args.steps):
+        windows = source.windows(step * args.batch_size, args.batch_size)
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            loss = hf(input_ids=windows[:, :-1], labels=windows[:, :-1]).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if step >= args.warmup:
+            elapsed += time.perf_counter() - start
+            tokens += args.batch_size * args.seq_len
+    return tokens / elapsed
+
+
+def flops_per_token(config: ModelConfig, seq_len: int) -> float:
+    """6·N + 12·L·T·d: forward and backward matmuls, N without the position table."""
+    n = sum(
+        p.numel() for name, p in Transformer(config).named_parameters() if name != "pos_emb.weight"
+    )
+    return 6 * n + 12 * config.n_layer * seq_len * config.d_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--d-model", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--vocab", type=int, default=8192)
+    args = parser.parse_args()
+    config = ModelConfig(
+        arch="gpt2",
+        vocab_size=args.vocab,
+        d_model=args.d_model,
+        n_layer=args.layers,
+        n_head=args.heads,
+        max_seq_len=args.seq_len,
+    )
+    print(
+        f"GPT-2 config: d_model={args.d_model} layers={args.layers} heads={args.heads} vocab={args.vocab}; batch {args.batch_size} x {args.seq_len} tokens; {torch.get_num_threads()} threads"
+    )
+    tokens_per_s = {}
+    for dtype, torch_dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        peak = matmul_peak(torch_dtype)
+        tokens_per_s[dtype] = (ours(config, args, dtype), hugging_face(config, args, dtype), peak)
+        o, h, _ = tokens_per_s[dtype]
+        mfu = o * flops_per_token(config, args.seq_len) / peak
+        print(
+            f"{dtype}: instructgen {o:,.0f} tokens/s, Hugging Face {h:,.0f} tokens/s, same-precision ratio {o / h:.2f}; {dtype} matmul peak {peak / 1e9:.0f} GFLOP/s, MFU {mfu:.1%}"
+        )
+    default = "bf16" if cpu_has_native_bf16() else "fp32"
+    ours_default, _, peak = tokens_per_s[default]
+    hf_plain = tokens_per_s["fp32"][1]
+    print(
+        f"trainer default here ({default} autocast where supported) vs a plain Hugging Face step (fp32): {ours_default / hf_plain:.2f}x"
+    )
+    figures = {
+        "train_tokens_per_s": round(ours_default),
+        "hf_train_tokens_per_s": round(hf_plain),
+        "train_throughput_ratio": round(ours_default / hf_plain, 3),
+        "train_throughput_ratio_fp32": round(tokens_per_s["fp32"][0] / tokens_per_s["fp32"][1], 3),
+        "train_throughput_ratio_bf16": round(tokens_per_s["bf16"][0] / tokens_per_s["bf16"][1], 3),
+        "mfu": round(ours_default * flops_per_token(config, args.seq_len) / peak, 4),
+    }
+    for name, value in figures.items():
+        print(f"{name}={value}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    main()

@@ -1,0 +1,1 @@
+"""Generation: the native engine, sampling, stop strings, constrained decoding, and backends."""

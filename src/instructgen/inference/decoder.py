@@ -1,0 +1,132 @@
+"""One decode step of the Transformer (model/transformer.py), fused for speed.
+
+The math is the model's, written as flat tensor calls: pre-norm blocks
+x ← x + W_o·Attention(norm(x)), x ← x + FFN(norm(x)), with q, k, v from one fused matmul
+[W_q; W_k; W_v] and SwiGLU's gate and up from one [W_gate; W_up]. RoPE angles come from a
+table, keys and values go straight into the SlotCache. Prefill still runs the model's own
+forward; only the one-token steps, where per-call overhead dominates, take this path.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from instructgen.inference.cache import SlotCache
+from instructgen.model.transformer import ACTIVATIONS, RMSNorm, Transformer
+
+__all__ = ["FastDecoder"]
+
+_ROLE_ASSISTANT = 3
+
+
+def _fuse(modules: list[nn.Linear], share: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One weight [Σ out, in] (and bias) for several linears on the same input.
+
+    share=True points the modules' parameters at slices of the fused tensor, so the model and
+    the decoder hold one copy of the weights.
+    """
+    weight = torch.cat([m.weight for m in modules])
+    biases = [m.bias for m in modules]
+    bias = torch.cat(biases) if all(b is not None for b in biases) else None
+    if share:
+        offset = 0
+        for m in modules:
+            rows = m.weight.size(0)
+            m.weight = nn.Parameter(weight[offset : offset + rows], requires_grad=False)
+            if bias is not None:
+                m.bias = nn.Parameter(bias[offset : offset + rows], requires_grad=False)
+            offset += rows
+    return weight, bias
+
+
+class FastDecoder:
+    """Decode one token for every running row of a SlotCache: logits [rows, vocab]."""
+
+    def __init__(self, model: Transformer, *, share_weights: bool = False):
+        c = model.config
+        self.model, self.config = model, c
+        self.llama = c.arch == "llama"
+        self.h, self.kv, self.dh, self.d = c.n_head, c.n_kv_head, c.d_head, c.d_model
+        self.act = ACTIVATIONS[c.activation]
+        with torch.no_grad():
+            self.layers = []
+            for block in model.blocks:
+                a, f = block.attn, block.ffn
+                qkv = _fuse([a.W_q, a.W_k, a.W_v], share_weights)
+                if self.llama:
+                    up = _fuse([f.W_gate, f.W_up], share_weights)
+                    down = (f.W_down.weight, f.W_down.bias)
+                else:
+                    up, down = (f.W_1.weight, f.W_1.bias), (f.W_2.weight, f.W_2.bias)
+                self.layers.append(
+                    (block.norm_1, qkv, (a.W_o.weight, a.W_o.bias), block.norm_2, up, down)
+                )
+        self.role = (
+            model.role_emb.weight[_ROLE_ASSISTANT].detach() if model.role_emb is not None else None
+        )
+        self._cos = self._sin = None
+
+    def _norm(self, norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(norm, RMSNorm):
+            if x.dtype == torch.float32:
+                return F.rms_norm(x, (self.d,), norm.weight, norm.eps)
+            return norm.weight * F.rms_norm(x.float(), (self.d,), None, norm.eps).to(x.dtype)
+        return F.layer_norm(x, (self.d,), norm.weight, norm.bias, norm.eps)
+
+    def _rope_table(self, upto: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sign-folded sin per position: rotate_half(x)·sin = roll(x, d/2)·[−sin, sin]."""
+        if self._cos is None or self._cos.size(0) < upto:
+            size = max(upto, 256, 2 * (0 if self._cos is None else self._cos.size(0)))
+            positions = torch.arange(size, device=self.model.rope.inv_freq.device)
+            cos, sin = self.model.rope(positions)  # the model's own angles
+            half = self.dh // 2
+            sin = torch.cat((-sin[:, :half], sin[:, half:]), dim=-1)
+            dtype = self.model.tok_emb.weight.dtype
+            self._cos, self._sin = cos.to(dtype), sin.to(dtype)
+        return self._cos, self._sin
+
+    def step(self, tokens: torch.Tensor, cache: SlotCache) -> torch.Tensor:
+        """tokens [rows] → logits [rows, vocab]; writes the keys/values at column cache.length."""
+        m, n, t = self.model, cache.rows, cache.length
+        h, kv, dh = self.h, self.kv, self.dh
+        positions = t - torch.tensor(cache.starts, device=tokens.device)
+        x = F.embedding(tokens, m.tok_emb.weight).view(n, 1, self.d)
+        if m.pos_emb is not None:
+            x = x + F.embedding(positions, m.pos_emb.weight).view(n, 1, self.d)
+        if self.role is not None:
+            x = x + self.role
+        cos = sin = None
+        if self.llama:
+            cos_t, sin_t = self._rope_table(t + 1)
+            cos, sin = cos_t[positions].view(n, 1, 1, dh), sin_t[positions].view(n, 1, 1, dh)
+        cache.valid[:n, t] = True
+        mask = cache.valid[:n, : t + 1].view(n, 1, 1, t + 1) if cache.padded else None
+        for i, (norm_1, qkv, o, norm_2, up, down) in enumerate(self.layers):
+            y = F.linear(self._norm(norm_1, x), *qkv).view(n, 1, h + 2 * kv, dh)
+            if self.llama:
+                qk = y[:, :, : h + kv]
+                qk = torch.addcmul(qk * cos, qk.roll(dh // 2, dims=-1), sin)
+                q, k = qk[:, :, :h], qk[:, :, h:]
+            else:
+                q, k = y[:, :, :h], y[:, :, h : h + kv]
+            kc, vc = cache.k[i], cache.v[i]
+            kc[:n, :, t] = k[:, 0]
+            vc[:n, :, t] = y[:, 0, h + kv :]
+            heads = F.scaled_dot_product_attention(
+                q.transpose(1, 2),
+                kc[:n, :, : t + 1],
+                vc[:n, :, : t + 1],
+                attn_mask=mask,
+                enable_gqa=h != kv,
+            )
+            x = x + F.linear(heads.view(n, 1, h * dh), *o)
+            y = self._norm(norm_2, x)
+            if self.llama:
+                gate, upv = F.linear(y, *up).chunk(2, dim=-1)
+                x = x + F.linear(self.act(gate) * upv, *down)
+            else:
+                x = x + F.linear(self.act(F.linear(y, *up)), *down)
+        cache.length = t + 1
+        return F.linear(self._norm(m.norm_f, x).view(n, self.d), m.lm_head.weight)
