@@ -25,4 +25,8 @@ _SUBMODULES = {
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"instructgen.{name}")
+    if name == "load":
+        from instructgen.inference import load
+
+        return load
     raise AttributeError(f"module 'instructgen' has no attribute {name!r}")

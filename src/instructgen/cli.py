@@ -308,6 +308,12 @@ def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def cmd_quickstart(args) -> None:
+    from instructgen.quickstart import quickstart
+
+    quickstart(args.out, fast=args.fast, show_progress=not args.quiet)
+
+
 # ----------------------------------------------------------------------------------------------
 # safety
 
@@ -680,6 +686,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_train_flags(p)
 
+    # quickstart
+    p = _add(
+        verbs,
+        "quickstart",
+        cmd_quickstart,
+        "the whole pipeline on the built-in world: data, tokenizer, pretraining, fine-tuning, evaluation of base vs tuned, report",
+        "instructgen quickstart --out runs/quickstart          # about 15 minutes on a laptop CPU\n  instructgen quickstart --out runs/qs-fast --fast     # a minutes-scale version",
+    )
+    p.add_argument(
+        "--out",
+        default="runs/quickstart",
+        metavar="DIR",
+        help="output directory (default: runs/quickstart); a re-run reuses finished stages",
+    )
+    p.add_argument(
+        "--fast", action="store_true", help="a small, minutes-scale version (tests, a first look)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
     # safety
     safety = verbs.add_parser("safety", help="PII redaction and moderation")
     ssub = safety.add_subparsers(
@@ -726,7 +751,6 @@ _PLANNED = {
     "generate": "generate from a model directory, a Hugging Face model or an OpenAI-compatible URL",
     "chat": "chat in the terminal",
     "serve": "OpenAI-compatible HTTP server with a web chat page",
-    "quickstart": "the whole pipeline on the built-in task world",
     "app": "writing assistant, customer-service bot, personalized content",
 }
 

@@ -20,32 +20,86 @@ __all__ = ["GrammarFactory", "Constraint", "GrammarLogitsProcessor"]
 
 
 class Constraint:
-    """One sequence's grammar state: mask the logits, then accept the chosen token."""
+    """One sequence's grammar state: mask the logits, then accept the chosen token.
 
-    def __init__(self, compiled: Any, stop_ids: list[int], vocab_size: int):
+    With few tokens of budget left (`remaining` <= the closing window), only the allowed tokens
+    that close the document fastest stay allowed (closing quotes and brackets, then separators,
+    then digits), so a constrained answer ends as valid JSON instead of being cut off.
+    """
+
+    def __init__(self, compiled: Any, stop_ids: list[int], factory: GrammarFactory):
         import xgrammar as xgr
 
         self._xgr = xgr
         self.matcher = xgr.GrammarMatcher(compiled, override_stop_tokens=stop_ids or None)
-        self.bitmask = xgr.allocate_token_bitmask(1, vocab_size)
-        self.vocab_size = vocab_size
+        self.bitmask = xgr.allocate_token_bitmask(1, factory.vocab_size)
+        self.vocab_size = factory.vocab_size
+        self.factory = factory
+        self.stop_ids = stop_ids
+        self._filled = None  # bitmask already filled for the current state: whether it masks
 
-    def mask(self, logits: torch.Tensor) -> torch.Tensor:
+    def _fill(self) -> bool:
+        if self._filled is None:
+            self._filled = self.matcher.fill_next_token_bitmask(self.bitmask, 0)
+        return self._filled
+
+    def mask(self, logits: torch.Tensor, remaining: int | None = None) -> torch.Tensor:
         """Set the logits [V] of tokens the grammar forbids to −∞ (in place) and return them."""
-        if self.matcher.fill_next_token_bitmask(self.bitmask, 0):
-            row = logits.view(1, -1)
-            if row.dtype != torch.float32:
-                raise TypeError("constrained decoding needs float32 logits")
-            self._xgr.apply_token_bitmask_inplace(row, self.bitmask, vocab_size=self.vocab_size)
+        if logits.dtype != torch.float32:
+            raise TypeError("constrained decoding needs float32 logits")
+        if self._fill():
+            self._xgr.apply_token_bitmask_inplace(
+                logits.view(1, -1), self.bitmask, vocab_size=self.vocab_size
+            )
+        size = min(logits.size(0), self.vocab_size)
+        vocab = logits[:size]
+        vocab.masked_fill_(self.factory.banned[:size], float("-inf"))
+        if remaining is not None and remaining <= self.factory.closing_window:
+            ranks = self.factory.ranks[:size].masked_fill(vocab == float("-inf"), _NO_RANK)
+            vocab.masked_fill_(ranks != ranks.min(), float("-inf"))
         return logits
 
     def accept(self, token_id: int) -> bool:
+        self._filled = None
         return self.matcher.accept_token(token_id)
 
     @property
-    def finished(self) -> bool:
-        """The document is complete and a stop token was accepted."""
-        return self.matcher.is_terminated()
+    def done(self) -> bool:
+        """The document is complete and nothing but a stop token may follow."""
+        if self.matcher.is_terminated():
+            return True
+        if not self.matcher.is_completed():
+            return False
+        self._fill()
+        allowed = _unpack(self.bitmask[0], self.vocab_size)
+        allowed[self.stop_ids] = False
+        return not bool(allowed.any())
+
+
+_NO_RANK = 127
+
+
+def _unpack(bits: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """The int32 words of an xgrammar bitmask as a bool tensor [vocab_size]."""
+    shifts = torch.arange(32, dtype=torch.int32)
+    return ((bits.view(-1, 1) >> shifts) & 1).view(-1)[:vocab_size].bool()
+
+
+def _token_ranks(texts: list[str], stop_ids: list[int]) -> torch.Tensor:
+    """How directly each token closes a JSON document: 0 closers, 1 separators, 2 digits, 3 rest."""
+    ranks = []
+    for text in texts:
+        if text and all(c in '"}]' for c in text):
+            ranks.append(0)
+        elif text and all(c in ":, " for c in text):
+            ranks.append(1)
+        elif text and text.isascii() and text.isdigit():
+            ranks.append(2)
+        else:
+            ranks.append(3)
+    out = torch.tensor(ranks, dtype=torch.int8)
+    out[[i for i in stop_ids if i < len(ranks)]] = 0
+    return out
 
 
 class GrammarFactory:
@@ -61,6 +115,12 @@ class GrammarFactory:
         self.vocab_size = vocab_size
         self.compiler = xgr.GrammarCompiler(info, max_threads=2)
         self._lock = threading.Lock()
+        texts = [hf.decode([i]) for i in range(min(vocab_size, len(hf)))]
+        texts += [""] * (vocab_size - len(texts))
+        self.ranks = _token_ranks(texts, stop_ids)
+        # compact JSON never holds a raw control character (xgrammar's strings would allow them)
+        self.banned = torch.tensor([any(ord(c) < 32 for c in t) for t in texts])
+        self.closing_window = 16
 
     def compile(self, json_schema: dict[str, Any] | str | None) -> Any:
         """The compiled grammar of `json_schema`, or of any JSON object when it is None."""
@@ -81,7 +141,7 @@ class GrammarFactory:
     def constraint(
         self, json_schema: dict[str, Any] | str | None, stop_ids: list[int]
     ) -> Constraint:
-        return Constraint(self.compile(json_schema), stop_ids, self.vocab_size)
+        return Constraint(self.compile(json_schema), stop_ids, self)
 
 
 def _parse_schema(json_schema: dict[str, Any] | str) -> dict[str, Any]:
@@ -122,10 +182,10 @@ class GrammarLogitsProcessor:
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         if input_ids.size(1) > self.prompt_length:
             for row, constraint in enumerate(self.constraints):
-                if not constraint.finished:
+                if not constraint.matcher.is_terminated():
                     constraint.accept(int(input_ids[row, -1]))
         scores = scores.float()
         for row, constraint in enumerate(self.constraints):
-            if not constraint.finished:
+            if not constraint.matcher.is_terminated():
                 constraint.mask(scores[row])
         return scores

@@ -17,6 +17,7 @@ a server can add requests between steps (continuous batching):
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -85,16 +86,14 @@ class _Sequence:
         self.num_generated = 0
         self.logprobs: list[TokenLogprob] | None = [] if p.logprobs is not None else None
         self.finish_reason: str | None = None
-        self.generator = None if p.greedy else make_generator(
-            None if p.seed is None else p.seed + index
+        self.generator = (
+            None if p.greedy else make_generator(None if p.seed is None else p.seed + index)
         )
         self.stop_ids = set(p.stop_token_ids)
         if not p.ignore_eos:
             self.stop_ids |= set(engine.stop_ids)
         self.text = (
-            TextStream(
-                engine.tokenizer, p.stop, request.prompt_ids[-6:], p.skip_special_tokens
-            )
+            TextStream(engine.tokenizer, p.stop, request.prompt_ids[-6:], p.skip_special_tokens)
             if stream or p.stop
             else None
         )
@@ -167,11 +166,13 @@ class Engine:
         max_batch_size: int = 32,
         stop_ids: Sequence[int] | None = None,
         share_weights: bool = False,
+        decode_threads: int | None = 1,
     ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.config = model.config
         self.max_batch_size = max_batch_size
+        self.decode_threads = decode_threads
         self.stop_ids = list(stop_ids) if stop_ids is not None else tokenizer.stop_ids
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
@@ -232,7 +233,11 @@ class Engine:
                     field="prompt",
                 )
         if not ids:  # an empty prompt starts from the beginning-of-text token
-            start = self.tokenizer.bos_id if self.tokenizer.bos_id is not None else self.tokenizer.eos_id
+            start = (
+                self.tokenizer.bos_id
+                if self.tokenizer.bos_id is not None
+                else self.tokenizer.eos_id
+            )
             ids = [start if start is not None else 0]
         return ids
 
@@ -290,7 +295,8 @@ class Engine:
         if self._rows:
             self.cache.make_room()
             tokens = torch.tensor([s.last for s in self._rows], device=self.device)
-            logits = self.decoder.step(tokens, self.cache).float()
+            with _threads(self.decode_threads if self.device.type == "cpu" else None):
+                logits = self.decoder.step(tokens, self.cache).float()
             self._advance(list(self._rows), logits, outputs)
         admitted = self._admit()
         if admitted:
@@ -406,7 +412,7 @@ class Engine:
                 if seq.num_generated < p.min_tokens and seq.constraint is None:
                     logits[i, sorted(seq.stop_ids)] = float("-inf")
                 if seq.constraint is not None:
-                    seq.constraint.mask(logits[i])
+                    seq.constraint.mask(logits[i], self._budget(seq) - len(seq.output_ids))
         chosen = sample_next(logits, [s.params for s in seqs], [s.generator for s in seqs])
         wanted = [i for i, s in enumerate(seqs) if s.logprobs is not None]
         logprobs: dict[int, TokenLogprob] = {}
@@ -443,18 +449,26 @@ class Engine:
         reason = None
         if seq.text is not None and seq.text.stopped:
             reason = "stop"
-        elif seq.constraint is not None and seq.constraint.finished:
+        elif seq.constraint is not None and seq.constraint.done:
             reason = "stop"
-        elif seq.params.max_tokens is not None and len(seq.output_ids) >= seq.params.max_tokens:
-            reason = "length"
-        elif len(seq.request.prompt_ids) + seq.num_generated >= self.config.max_seq_len:
+        elif len(seq.output_ids) >= self._budget(seq) or (
+            len(seq.request.prompt_ids) + seq.num_generated >= self.config.max_seq_len
+        ):
             reason = "length"
         if reason is None:
             outputs.append(
-                StepOutput(seq.request, seq.index, [token], text, [logprob] if logprob else [], None)
+                StepOutput(
+                    seq.request, seq.index, [token], text, [logprob] if logprob else [], None
+                )
             )
         else:
             self._finish(seq, reason, outputs, emit=True, token=token, text=text, logprob=logprob)
+
+    def _budget(self, seq: _Sequence) -> int:
+        """Output tokens the sequence may have: max_tokens, within the context window."""
+        room = self.config.max_seq_len - len(seq.request.prompt_ids)
+        limit = seq.params.max_tokens
+        return room if limit is None else min(limit, room)
 
     def _finish(
         self,
@@ -514,8 +528,12 @@ class Engine:
         *,
         role_ids: Sequence[int] | None = None,
     ) -> Iterator[str]:
-        """Text deltas of one sample as they are generated; each is whole UTF-8 characters."""
-        request = self.add_request(prompt, params, role_ids=role_ids, stream=True)
+        """Text deltas of one sample as they are generated; each is whole UTF-8 characters.
+
+        The request is checked and queued now (errors raise here, not at the first delta)."""
+        return self._follow(self.add_request(prompt, params, role_ids=role_ids, stream=True))
+
+    def _follow(self, request: Request) -> Iterator[str]:
         try:
             while not request.finished:
                 for out in self.step():
@@ -524,6 +542,21 @@ class Engine:
         finally:
             if not request.finished:
                 self.abort(request)  # its rows are freed at the next step
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Run torch ops on n CPU threads. A one-token step is a chain of tiny ops: one thread runs
+    them as fast as several and never waits at a barrier for a core another process holds."""
+    old = torch.get_num_threads()
+    if n is None or n == old:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def stop_ids_of(model_dir: str | Path, tokenizer: Tokenizer) -> list[int]:
