@@ -166,3 +166,19 @@ def test_save_is_atomic(tmp_path, tokenizer_dir):
         save_model(broken, out)
     assert (out / "model.safetensors").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m"]
+
+
+def test_role_embeddings_are_saved_and_loaded(tmp_path, tokenizer_dir):
+    out = make_model_dir(tmp_path / "roles", tokenizer_dir, "llama", n_roles=4)
+    model = load_model(out)
+    assert model.config.n_roles == 4 and model.role_emb is not None
+    scramble(model)
+    save_model(model, out, tokenizer=tokenizer_dir)
+    again = load_model(out)
+    assert torch.equal(again.role_emb.weight, model.role_emb.weight)
+    x = torch.randint(0, model.config.vocab_size, (1, 6))
+    roles = torch.tensor([[2, 2, 2, 3, 3, 3]])
+    with torch.no_grad():
+        assert torch.equal(again(x, role_ids=roles), model(x, role_ids=roles))
+        assert not torch.allclose(again(x, role_ids=roles), again(x))
+    assert json.loads((out / "config.json").read_text())["instructgen_n_roles"] == 4

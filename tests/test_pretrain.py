@@ -252,6 +252,32 @@ def test_two_processes_match_one_with_the_same_global_batch(setup, tokenizer_dir
 
     assert trajectory(one) == pytest.approx(trajectory(two), rel=1e-4)
 
+    sharded = root / "fsdp"  # FSDP2 parameter sharding: the same trajectory as DDP
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "-m",
+            "instructgen",
+            "pretrain",
+            *common,
+            "--out",
+            str(sharded),
+            "--batch-size",
+            "2",
+            "--fsdp",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert trajectory(sharded) == pytest.approx(trajectory(two), rel=1e-4)
+    assert (sharded / "model.safetensors").is_file()
+
 
 # ---------------------------------------------------------------------------------------------
 # bad input

@@ -17,10 +17,25 @@ def test_fast_quickstart_end_to_end_and_rerun(tmp_path):
     result = run_cli("quickstart", "--out", str(out), "--fast", "--quiet", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
-    for key in ("base_score", "tuned_score", "seconds_total", "seconds", "per_family", "brief_example"):
+    for key in (
+        "base_score",
+        "tuned_score",
+        "seconds_total",
+        "seconds",
+        "per_family",
+        "brief_example",
+    ):
         assert key in report, key
     assert 0.0 <= report["base_score"] <= 1.0 and 0.0 <= report["tuned_score"] <= 1.0
-    assert set(report["seconds"]) == {"data", "tokenizer", "shards", "init", "pretrain", "finetune", "evaluate"}
+    assert set(report["seconds"]) == {
+        "data",
+        "tokenizer",
+        "shards",
+        "init",
+        "pretrain",
+        "finetune",
+        "evaluate",
+    }
     assert len(report["per_family"]) >= 20
     for name in ("report.md", "loss_curves.png", "family_scores.png"):
         assert (out / name).stat().st_size > 500, name

@@ -256,7 +256,11 @@ class NativeLLM(LLM):
 
 
 def load(
-    model: str | Path, backend: str | None = None, *, api_key: str | None = None, **options: Any
+    path_or_url: str | Path,
+    backend: str | None = None,
+    *,
+    api_key: str | None = None,
+    **options: Any,
 ) -> LLM:
     """An LLM for a model directory, a Hugging Face model name or an OpenAI-compatible base URL.
 
@@ -268,7 +272,7 @@ def load(
         raise ConfigError(
             f"unknown backend {backend!r}; choose {', '.join(BACKENDS)}", field="backend"
         )
-    target = str(model)
+    target = str(path_or_url)
     is_url = target.startswith(("http://", "https://"))
     if backend is None:
         backend = "openai" if is_url else "native" if _native_dir(target) else "hf"

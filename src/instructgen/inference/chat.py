@@ -1,12 +1,14 @@
 """Prompts from instructions, and the terminal chat loop behind `instructgen chat`.
 
-The loop reads lines with `read` and writes with `write`, so the CLI passes input() and
-stdout while tests pass their own. Commands: /reset, /system TEXT, /save FILE, /help, /exit;
+The loop reads lines with `read` and writes with `write` (the terminal by default; tests may
+pass their own). Commands: /reset, /system TEXT, /save FILE, /help, /exit;
 Ctrl-D or Ctrl-C at the prompt ends the chat; Ctrl-C during an answer stops that answer.
 """
 
 from __future__ import annotations
 
+import os
+import select
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +44,20 @@ def instruction_prompt(
     return [*messages, {"role": "user", "content": content}]
 
 
+def read_line(prompt: str) -> str:
+    """input(), except that Ctrl-C interrupts it even when the signal reaches one of torch's
+    worker threads (a blocked read in the main thread would otherwise wait for Enter)."""
+    if os.name != "posix" or not sys.stdin.isatty():
+        return input(prompt)
+    _stdout_write(prompt)
+    while not select.select([sys.stdin], [], [], 0.1)[0]:
+        pass  # back in Python every 0.1 s, where a pending KeyboardInterrupt is raised
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.removesuffix("\n")
+
+
 def _stdout_write(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -50,7 +66,7 @@ def _stdout_write(text: str) -> None:
 def chat_loop(
     llm: LLM,
     *,
-    read: Callable[[str], str] = input,
+    read: Callable[[str], str] = read_line,
     write: Callable[[str], Any] = _stdout_write,
     system: str | None = None,
     **sampling: Any,

@@ -4,102 +4,29 @@ Before each token is chosen, the grammar matcher marks which vocabulary entries 
 valid document; every other logit becomes −∞, so whatever the model's weights, the text is
 valid JSON for the schema. Once the document is complete only stop tokens remain allowed, so
 generation ends there. Schemas compile once per (tokenizer, schema) and are cached.
+
+A token budget could still cut a document short, so near the end of the budget each step
+measures how many tokens the quickest completion needs (closing quotes and brackets first, then
+separators, digits, anything else); when that is all the budget left, the constraint writes that
+completion itself. A constrained answer therefore ends as valid JSON unless the budget is too
+small for even the shortest document.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from instructgen.errors import ConfigError
+from instructgen.errors import ConfigError, DataError
 
-__all__ = ["GrammarFactory", "Constraint", "GrammarLogitsProcessor"]
+__all__ = ["GrammarFactory", "Constraint", "GrammarLogitsProcessor", "read_json_schema"]
 
-
-class Constraint:
-    """One sequence's grammar state: mask the logits, then accept the chosen token.
-
-    With few tokens of budget left (`remaining` <= the closing window), only the allowed tokens
-    that close the document fastest stay allowed (closing quotes and brackets, then separators,
-    then digits), so a constrained answer ends as valid JSON instead of being cut off.
-    """
-
-    def __init__(self, compiled: Any, stop_ids: list[int], factory: GrammarFactory):
-        import xgrammar as xgr
-
-        self._xgr = xgr
-        self.matcher = xgr.GrammarMatcher(compiled, override_stop_tokens=stop_ids or None)
-        self.bitmask = xgr.allocate_token_bitmask(1, factory.vocab_size)
-        self.vocab_size = factory.vocab_size
-        self.factory = factory
-        self.stop_ids = stop_ids
-        self._filled = None  # bitmask already filled for the current state: whether it masks
-
-    def _fill(self) -> bool:
-        if self._filled is None:
-            self._filled = self.matcher.fill_next_token_bitmask(self.bitmask, 0)
-        return self._filled
-
-    def mask(self, logits: torch.Tensor, remaining: int | None = None) -> torch.Tensor:
-        """Set the logits [V] of tokens the grammar forbids to −∞ (in place) and return them."""
-        if logits.dtype != torch.float32:
-            raise TypeError("constrained decoding needs float32 logits")
-        if self._fill():
-            self._xgr.apply_token_bitmask_inplace(
-                logits.view(1, -1), self.bitmask, vocab_size=self.vocab_size
-            )
-        size = min(logits.size(0), self.vocab_size)
-        vocab = logits[:size]
-        vocab.masked_fill_(self.factory.banned[:size], float("-inf"))
-        if remaining is not None and remaining <= self.factory.closing_window:
-            ranks = self.factory.ranks[:size].masked_fill(vocab == float("-inf"), _NO_RANK)
-            vocab.masked_fill_(ranks != ranks.min(), float("-inf"))
-        return logits
-
-    def accept(self, token_id: int) -> bool:
-        self._filled = None
-        return self.matcher.accept_token(token_id)
-
-    @property
-    def done(self) -> bool:
-        """The document is complete and nothing but a stop token may follow."""
-        if self.matcher.is_terminated():
-            return True
-        if not self.matcher.is_completed():
-            return False
-        self._fill()
-        allowed = _unpack(self.bitmask[0], self.vocab_size)
-        allowed[self.stop_ids] = False
-        return not bool(allowed.any())
-
-
-_NO_RANK = 127
-
-
-def _unpack(bits: torch.Tensor, vocab_size: int) -> torch.Tensor:
-    """The int32 words of an xgrammar bitmask as a bool tensor [vocab_size]."""
-    shifts = torch.arange(32, dtype=torch.int32)
-    return ((bits.view(-1, 1) >> shifts) & 1).view(-1)[:vocab_size].bool()
-
-
-def _token_ranks(texts: list[str], stop_ids: list[int]) -> torch.Tensor:
-    """How directly each token closes a JSON document: 0 closers, 1 separators, 2 digits, 3 rest."""
-    ranks = []
-    for text in texts:
-        if text and all(c in '"}]' for c in text):
-            ranks.append(0)
-        elif text and all(c in ":, " for c in text):
-            ranks.append(1)
-        elif text and text.isascii() and text.isdigit():
-            ranks.append(2)
-        else:
-            ranks.append(3)
-    out = torch.tensor(ranks, dtype=torch.int8)
-    out[[i for i in stop_ids if i < len(ranks)]] = 0
-    return out
+_LOOKAHEAD = 64  # start measuring the quickest completion this many tokens before the end
+_NEVER = torch.iinfo(torch.int32).max
 
 
 class GrammarFactory:
@@ -117,10 +44,9 @@ class GrammarFactory:
         self._lock = threading.Lock()
         texts = [hf.decode([i]) for i in range(min(vocab_size, len(hf)))]
         texts += [""] * (vocab_size - len(texts))
-        self.ranks = _token_ranks(texts, stop_ids)
-        # compact JSON never holds a raw control character (xgrammar's strings would allow them)
+        # compact JSON never holds a raw control character (xgrammar's strings would allow one)
         self.banned = torch.tensor([any(ord(c) < 32 for c in t) for t in texts])
-        self.closing_window = 16
+        self.closing_order = _closing_order(texts, stop_ids)
 
     def compile(self, json_schema: dict[str, Any] | str | None) -> Any:
         """The compiled grammar of `json_schema`, or of any JSON object when it is None."""
@@ -131,9 +57,7 @@ class GrammarFactory:
         try:
             with self._lock:
                 return self.compiler.compile_json_schema(
-                    json.dumps(schema, sort_keys=True),
-                    any_whitespace=False,
-                    strict_mode=strict,
+                    json.dumps(schema), any_whitespace=False, strict_mode=strict
                 )
         except (RuntimeError, ValueError) as exc:
             raise ConfigError(f"unsupported JSON schema: {exc}", field="json_schema") from None
@@ -144,6 +68,100 @@ class GrammarFactory:
         return Constraint(self.compile(json_schema), stop_ids, self)
 
 
+class Constraint:
+    """One sequence's grammar state: mask the logits, then accept the chosen token."""
+
+    def __init__(self, compiled: Any, stop_ids: list[int], factory: GrammarFactory):
+        import xgrammar as xgr
+
+        self._xgr = xgr
+        self.matcher = xgr.GrammarMatcher(compiled, override_stop_tokens=stop_ids or None)
+        self.bitmask = xgr.allocate_token_bitmask(1, factory.vocab_size)
+        self.factory = factory
+        self.stop_ids = stop_ids
+        self.closing = False  # writing the quickest completion itself
+        self._filled: bool | None = None  # bitmask filled for the current state (and needed)
+
+    def _fill(self) -> bool:
+        if self._filled is None:
+            self._filled = self.matcher.fill_next_token_bitmask(self.bitmask, 0)
+        return self._filled
+
+    def _allowed(self, matcher: Any, bitmask: torch.Tensor) -> torch.Tensor:
+        """bool [V]: tokens the grammar allows next, minus the banned ones."""
+        bits = bitmask[0].view(-1, 1) >> torch.arange(32, dtype=torch.int32)
+        allowed = (bits & 1).view(-1)[: self.factory.vocab_size].bool()
+        return allowed & ~self.factory.banned
+
+    def _quickest(self, allowed: torch.Tensor) -> int:
+        return int(self.factory.closing_order.masked_fill(~allowed, _NEVER).argmin())
+
+    def mask(self, logits: torch.Tensor, remaining: int | None = None) -> torch.Tensor:
+        """Set the logits [V] of the tokens the grammar forbids to −∞ (in place); `remaining`
+        is the token budget left, which may switch to writing the quickest completion."""
+        if logits.dtype != torch.float32:
+            raise TypeError("constrained decoding needs float32 logits")
+        size = self.factory.vocab_size
+        if self._fill():
+            self._xgr.apply_token_bitmask_inplace(logits.view(1, -1), self.bitmask, vocab_size=size)
+        logits[:size].masked_fill_(self.factory.banned, float("-inf"))
+        if remaining is not None and not self.closing and remaining <= _LOOKAHEAD:
+            self.closing = self._completion_length(remaining) >= remaining - 1
+        if self.closing:
+            self._fill()
+            keep = self._quickest(self._allowed(self.matcher, self.bitmask))
+            chosen = logits[keep].clone()
+            logits.fill_(float("-inf"))
+            logits[keep] = chosen if torch.isfinite(chosen) else 0.0
+        return logits
+
+    def _completion_length(self, limit: int) -> int:
+        """Tokens the quickest completion needs from here (limit + 1 when more than limit)."""
+        matcher = self.matcher.fork()
+        bitmask = self._xgr.allocate_token_bitmask(1, self.factory.vocab_size)
+        for n in range(limit + 1):
+            if matcher.is_completed():
+                return n
+            matcher.fill_next_token_bitmask(bitmask, 0)
+            if not matcher.accept_token(self._quickest(self._allowed(matcher, bitmask))):
+                break
+        return limit + 1
+
+    def accept(self, token_id: int) -> bool:
+        self._filled = None
+        return self.matcher.accept_token(token_id)
+
+    @property
+    def done(self) -> bool:
+        """The document is complete and nothing but a stop token may follow."""
+        if self.matcher.is_terminated():
+            return True
+        if not self.matcher.is_completed():
+            return False
+        self._fill()
+        allowed = self._allowed(self.matcher, self.bitmask)
+        allowed[[i for i in self.stop_ids if i < allowed.numel()]] = False
+        return not bool(allowed.any())
+
+
+def _closing_order(texts: list[str], stop_ids: list[int]) -> torch.Tensor:
+    """Sort key of each token for the quickest completion: closers ("}]), then separators,
+    then digits, then the rest; longer tokens first within a class."""
+
+    def rank(text: str) -> int:
+        if text and all(c in '"}]' for c in text):
+            return 0
+        if text and all(c in ":, " for c in text):
+            return 1
+        if text and text.isascii() and text.isdigit():
+            return 2
+        return 3
+
+    order = torch.tensor([rank(t) * 1024 - min(len(t), 1023) for t in texts], dtype=torch.int32)
+    order[[i for i in stop_ids if i < len(texts)]] = -1  # a complete document just stops
+    return order
+
+
 def _parse_schema(json_schema: dict[str, Any] | str) -> dict[str, Any]:
     if isinstance(json_schema, str):
         try:
@@ -152,13 +170,30 @@ def _parse_schema(json_schema: dict[str, Any] | str) -> dict[str, Any]:
             raise ConfigError(f"invalid JSON: {exc.msg}", field="json_schema") from None
     if not isinstance(json_schema, dict):
         raise ConfigError("a JSON schema must be a JSON object", field="json_schema")
-    try:
-        import jsonschema
+    import jsonschema
 
+    try:
         jsonschema.validators.validator_for(json_schema).check_schema(json_schema)
     except jsonschema.SchemaError as exc:
         raise ConfigError(f"invalid JSON schema: {exc.message}", field="json_schema") from None
     return json_schema
+
+
+def read_json_schema(path: str | Path) -> dict[str, Any]:
+    """A JSON schema from a file; a missing or malformed file is a DataError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("JSON schema file not found", file=str(path))
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno) from None
+    except UnicodeDecodeError:
+        raise DataError("not UTF-8 text", file=str(path)) from None
+    try:
+        return _parse_schema(schema)
+    except ConfigError as exc:
+        raise DataError(str(exc).removeprefix("field 'json_schema': "), file=str(path)) from None
 
 
 def _hf_tokenizer(tokenizer: Any) -> Any:
@@ -175,17 +210,19 @@ def _hf_tokenizer(tokenizer: Any) -> Any:
 class GrammarLogitsProcessor:
     """A transformers LogitsProcessor: one Constraint per row of a `generate` batch."""
 
-    def __init__(self, constraints: list[Constraint], prompt_length: int):
+    def __init__(self, constraints: list[Constraint], prompt_length: int, max_new_tokens: int):
         self.constraints = constraints
         self.prompt_length = prompt_length
+        self.max_new_tokens = max_new_tokens
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        if input_ids.size(1) > self.prompt_length:
-            for row, constraint in enumerate(self.constraints):
-                if not constraint.matcher.is_terminated():
-                    constraint.accept(int(input_ids[row, -1]))
+        generated = input_ids.size(1) - self.prompt_length
         scores = scores.float()
         for row, constraint in enumerate(self.constraints):
+            if constraint.matcher.is_terminated():
+                continue
+            if generated > 0:
+                constraint.accept(int(input_ids[row, -1]))
             if not constraint.matcher.is_terminated():
-                constraint.mask(scores[row])
+                constraint.mask(scores[row], self.max_new_tokens - generated)
         return scores

@@ -144,11 +144,12 @@ class HFLLM(LLM):
             factory = self._grammar_factory()
             stops = kwargs["eos_token_id"] or self.stop_ids
             constraints = [factory.constraint(params.json_schema, stops) for _ in range(rows)]
-            processors.append(GrammarLogitsProcessor(constraints, width))
+            processors.append(GrammarLogitsProcessor(constraints, width, kwargs["max_new_tokens"]))
         if processors:
             kwargs["logits_processor"] = processors
-        if params.stop:
-            kwargs.update(stop_strings=params.stop, tokenizer=self.tokenizer)
+        if params.stop:  # transformers' stop_strings would also match across the prompt
+            stop = _StopStrings(self.tokenizer, params, width)
+            kwargs["stopping_criteria"] = StoppingCriteriaList([stop])
         return kwargs
 
     def _padded(self, ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,7 +219,8 @@ class HFLLM(LLM):
         tokens: queue.Queue = queue.Queue()
         cancel = threading.Event()
         kwargs["streamer"] = _TokenStreamer(tokens)
-        kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel)])
+        criteria = kwargs.setdefault("stopping_criteria", StoppingCriteriaList())
+        criteria.append(_Cancelled(cancel))
 
         def run() -> None:
             try:
@@ -292,6 +294,19 @@ class _Cancelled(StoppingCriteria):
 
     def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
         return torch.full((input_ids.size(0),), self.event.is_set(), dtype=torch.bool)
+
+
+class _StopStrings(StoppingCriteria):
+    """Stop a row once its generated text (not the prompt) holds a stop string."""
+
+    def __init__(self, tokenizer: Any, params: SamplingParams, prompt_width: int):
+        self.tokenizer, self.params, self.width = tokenizer, params, prompt_width
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        texts = self.tokenizer.batch_decode(
+            input_ids[:, self.width :], skip_special_tokens=self.params.skip_special_tokens
+        )
+        return torch.tensor([truncate_at_stop(t, self.params.stop)[1] for t in texts])
 
 
 class _OpenAIPenalties(LogitsProcessor):

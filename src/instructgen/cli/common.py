@@ -1,0 +1,90 @@
+"""Shared pieces of the command line: the parser class, verb registration, training flags."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+
+Handler = Callable[[argparse.Namespace], int | None]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with examples kept verbatim in --help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        """One line, exit 2 (argparse would print the whole usage first)."""
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def add(sub, name: str, handler: Handler, help: str, example: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}")
+    p.set_defaults(handler=handler)
+    return p
+
+
+def print_json(data) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+TRAIN_FLAGS = {  # flag: (TrainConfig field, type, help)
+    "--max-steps": ("max_steps", int, "optimizer steps"),
+    "--batch-size": ("batch_size", int, "sequences per micro-batch per process"),
+    "--grad-accum": ("grad_accum", int, "micro-batches per optimizer step"),
+    "--seq-len": ("seq_len", int, "tokens per training sequence"),
+    "--lr": ("lr", float, "peak learning rate"),
+    "--warmup-steps": ("warmup_steps", int, "linear warmup steps"),
+    "--save-every": ("save_every", int, "checkpoint every N steps"),
+    "--eval-every": ("eval_every", int, "validate every N steps"),
+    "--keep-last": ("keep_last", int, "checkpoints to keep (the best is always kept)"),
+    "--log-every": ("log_every", int, "log metrics every N steps"),
+    "--seed": ("seed", int, "random seed"),
+    "--dtype": ("dtype", str, "auto | fp32 | bf16 (autocast)"),
+}
+
+
+def add_train_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config", metavar="F", help="YAML file of training settings (flags override it)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the last checkpoint in --out"
+    )
+    for flag, (_, kind, help) in TRAIN_FLAGS.items():
+        p.add_argument(flag, type=kind, help=help)
+    p.add_argument(
+        "--fsdp",
+        action="store_true",
+        default=None,
+        help="shard parameters with FSDP2 (under torchrun)",
+    )
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def train_config_from_args(args, **overrides):
+    from instructgen.config import from_dict, load_yaml
+    from instructgen.train.loop import TrainConfig
+
+    values = load_yaml(args.config) if args.config else {}
+    source = args.config or "command line"
+    for flag, (name, _, _) in TRAIN_FLAGS.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            values[name] = value
+    for name in ("fsdp", "compile"):
+        if getattr(args, name):
+            values[name] = True
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return from_dict(TrainConfig, values, source=source)
+
+
+def is_main_process() -> bool:
+    """Rank 0 under torchrun (or the only process): the one that prints."""
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0

@@ -1,0 +1,196 @@
+"""`instructgen data ...`: corpora, instruction files, the built-in world, Self-Instruct."""
+
+from __future__ import annotations
+
+import sys
+
+from instructgen.cli.common import (
+    Parser,
+    add,
+    print_json,
+)
+
+
+def cmd_data_tokenize(args) -> None:
+    import time
+
+    from instructgen.data.corpus import tokenize_corpus
+
+    start = time.perf_counter()
+    meta = tokenize_corpus(
+        args.input,
+        args.tokenizer,
+        args.out,
+        text_field=args.text_field,
+        shard_tokens=args.shard_tokens,
+        append_eos=not args.no_eos,
+        show_progress=not args.quiet,
+    )
+    print(
+        f"tokenized {meta['num_documents']:,} documents, {meta['num_tokens']:,} tokens ({meta['dtype']}, {len(meta['shards'])} shards) in {time.perf_counter() - start:.1f}s -> {args.out}"
+    )
+
+
+def cmd_data_validate(args) -> int:
+    from instructgen.data.formats import format_counts, validate_file
+
+    problems = validate_file(args.file)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"instructgen: error: {len(problems)} bad record(s) in {args.file}", file=sys.stderr)
+        return 2
+    counts = format_counts(args.file)
+    print(
+        f"OK: {sum(counts.values())} records ({', '.join(f'{k} {v}' for k, v in counts.items())})"
+    )
+    return 0
+
+
+def cmd_data_stats(args) -> None:
+    from instructgen.data.formats import stats
+
+    print_json(stats(args.file, tokenizer=args.tokenizer))
+
+
+def cmd_data_convert(args) -> None:
+    from instructgen.data.formats import convert
+
+    n = convert(args.file, args.to, args.out)
+    print(f"wrote {n} records ({args.to}) to {args.out}")
+
+
+def cmd_data_builtin(args) -> None:
+    from instructgen.data.builtin import write_builtin
+
+    card = write_builtin(args.out, seed=args.seed, size=args.size)
+    splits = " ".join(f"{s}={card['splits'][s]['records']}" for s in ("train", "val", "test"))
+    corpus = card["corpus"]
+    print(
+        f"wrote {args.out}: {splits}, corpus {corpus['documents']} docs ({corpus['bytes'] / 1e6:.1f} MB), {len(card['families'])} families"
+    )
+
+
+def cmd_data_self_instruct(args) -> None:
+    from instructgen.data.selfinstruct import run_self_instruct
+
+    summary = run_self_instruct(
+        args.teacher,
+        args.seed_tasks,
+        args.num,
+        args.out,
+        api_key=args.api_key,
+        model=args.model,
+        concurrency=args.concurrency,
+        api=args.api,
+        seed=args.seed,
+        max_retries=args.max_retries,
+        timeout=args.timeout,
+        progress=not args.quiet,
+    )
+    print_json(summary)
+
+
+def register(verbs) -> None:
+    # data
+    data = verbs.add_parser(
+        "data",
+        help="corpus and instruction data: tokenize, builtin, validate, stats, convert, self-instruct",
+    )
+    dsub = data.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
+    p = add(
+        dsub,
+        "tokenize",
+        cmd_data_tokenize,
+        "tokenize text files into memory-mapped token shards for pretraining",
+        "instructgen data tokenize --input corpus.txt wiki.jsonl --tokenizer tok/ --out shards/",
+    )
+    p.add_argument(
+        "--input",
+        nargs="+",
+        required=True,
+        metavar="F",
+        help=".txt, .jsonl, .json, .parquet or .csv files",
+    )
+    p.add_argument("--tokenizer", required=True, metavar="DIR")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument(
+        "--text-field", default="text", help="field/column holding the text (default: text)"
+    )
+    p.add_argument(
+        "--shard-tokens", type=int, default=64 * 2**20, metavar="N", help="tokens per shard file"
+    )
+    p.add_argument("--no-eos", action="store_true", help="do not append eos after each document")
+    p.add_argument("--quiet", action="store_true")
+
+    p = add(
+        dsub,
+        "validate",
+        cmd_data_validate,
+        "check an instruction file (Alpaca, ShareGPT, messages, prompt/completion); every bad record is reported",
+        "instructgen data validate train.jsonl",
+    )
+    p.add_argument("file", metavar="F", help=".jsonl, .json, .parquet or .csv")
+    p = add(
+        dsub,
+        "stats",
+        cmd_data_stats,
+        "counts, length percentiles, language mix and duplicate rate of an instruction file",
+        "instructgen data stats train.jsonl --tokenizer runs/quickstart/model",
+    )
+    p.add_argument("file", metavar="F")
+    p.add_argument("--tokenizer", metavar="DIR", help="also measure lengths in tokens")
+    p = add(
+        dsub,
+        "convert",
+        cmd_data_convert,
+        "convert an instruction file losslessly between formats",
+        "instructgen data convert alpaca.json --to messages --out train.jsonl",
+    )
+    p.add_argument("file", metavar="F")
+    p.add_argument("--to", required=True, choices=["messages", "alpaca", "sharegpt"])
+    p.add_argument("--out", required=True, metavar="F")
+
+    p = add(
+        dsub,
+        "builtin",
+        cmd_data_builtin,
+        "write the built-in bilingual task world: a pretraining corpus and train/val/test instruction splits with checkers",
+        "instructgen data builtin --out data/builtin --seed 0 --size 6000",
+    )
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--size", type=int, default=6000, help="training instances (val and test scale with it)"
+    )
+    p = add(
+        dsub,
+        "self-instruct",
+        cmd_data_self_instruct,
+        "bootstrap instruction data from seed tasks with any OpenAI-compatible teacher (Self-Instruct); rerun the same command to resume",
+        "instructgen data self-instruct --teacher http://127.0.0.1:8000/v1 --seed-tasks seed_tasks.jsonl --num 100 --out si.jsonl",
+    )
+    p.add_argument(
+        "--teacher",
+        required=True,
+        metavar="URL",
+        help="base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1",
+    )
+    p.add_argument(
+        "--seed-tasks",
+        required=True,
+        metavar="F",
+        help="Self-Instruct seed tasks JSONL (or Alpaca records)",
+    )
+    p.add_argument("--num", type=int, required=True, metavar="N", help="instructions to keep")
+    p.add_argument(
+        "--out", required=True, metavar="F", help="output JSONL (appended; rerun to resume)"
+    )
+    p.add_argument("--api-key", help="API key (default: $OPENAI_API_KEY)")
+    p.add_argument("--model", help="teacher model name (default: the first of /v1/models)")
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--api", choices=["chat", "completions"], default="chat")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-retries", type=int, default=6)
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
+    p.add_argument("--quiet", action="store_true")

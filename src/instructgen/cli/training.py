@@ -1,0 +1,161 @@
+"""`instructgen pretrain`, `finetune` and `quickstart`."""
+
+from __future__ import annotations
+
+from instructgen.cli.common import (
+    add,
+    add_train_flags,
+    is_main_process,
+    train_config_from_args,
+)
+from instructgen.errors import UserError
+
+
+def cmd_pretrain(args) -> None:
+    from instructgen.train.pretrain import pretrain
+
+    config = train_config_from_args(args, objective=args.objective)
+    summary = pretrain(
+        args.model, args.data, args.out, config, resume=args.resume, show_progress=not args.quiet
+    )
+    if is_main_process():
+        last = next((r for r in reversed(summary["metrics"]) if "val_loss" in r), {})
+        print(
+            f"pretrained {summary['steps']} steps; validation loss {last.get('val_loss', float('nan')):.4f} (ppl {last.get('val_ppl', float('nan')):.2f}) -> {args.out}"
+        )
+
+
+def cmd_finetune(args) -> None:
+    from instructgen.train.sft import SFTOptions, finetune
+
+    config = train_config_from_args(args, early_stopping_patience=args.early_stopping)
+    options = SFTOptions(
+        template=args.template,
+        lora=args.lora,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_targets=args.lora_targets or [],
+        merge=args.merge,
+        packing=not args.no_packing,
+        val_data=args.val_data,
+    )
+    if args.merge and not args.lora:
+        raise UserError("--merge needs --lora")
+    summary = finetune(
+        args.model,
+        args.data,
+        args.out,
+        config,
+        options,
+        resume=args.resume,
+        show_progress=not args.quiet,
+    )
+    if is_main_process():
+        best = summary["best"]
+        note = " (stopped early)" if summary["stopped_early"] else ""
+        print(
+            f"fine-tuned {summary['steps']} steps{note}; best validation loss {best['val_loss']:.4f} at step {best['step']} -> {args.out}"
+        )
+
+
+def cmd_quickstart(args) -> None:
+    from instructgen.quickstart import quickstart
+
+    quickstart(args.out, fast=args.fast, show_progress=not args.quiet)
+
+
+def register(verbs) -> None:
+    # pretrain
+    p = add(
+        verbs,
+        "pretrain",
+        cmd_pretrain,
+        "pretrain a model directory on token shards (clm, mlm, prefix or a multitask mixture)",
+        "instructgen pretrain --model runs/init --data shards/ --objective clm --out runs/pretrained --max-steps 500",
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="DIR",
+        help="model directory to start from (`instructgen model init`)",
+    )
+    p.add_argument("--data", metavar="DIR", help="token shards (`instructgen data tokenize`)")
+    p.add_argument(
+        "--objective",
+        choices=["clm", "mlm", "prefix", "mixture"],
+        help="training objective (default: clm, or the config's)",
+    )
+    p.add_argument("--out", required=True, metavar="DIR")
+    add_train_flags(p)
+
+    # finetune
+    p = add(
+        verbs,
+        "finetune",
+        cmd_finetune,
+        "instruction fine-tuning (full or LoRA) of an instructgen or any Hugging Face causal LM; loss on the assistant's tokens only",
+        "instructgen finetune --model runs/pretrained --data builtin --out runs/tuned --max-steps 600\n  instructgen finetune --model path/to/hf-model --data my.jsonl --template alpaca --lora --merge --out runs/lora",
+    )
+    p.add_argument(
+        "--model", required=True, metavar="DIR", help="instructgen or Hugging Face model directory"
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="F|builtin",
+        help="instruction file (Alpaca, ShareGPT, messages, prompt/completion) or `builtin`",
+    )
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument(
+        "--val-data", metavar="F", help="validation file (default: 5%% of --data held out)"
+    )
+    p.add_argument(
+        "--template",
+        metavar="NAME",
+        help="chatml | alpaca | a .jinja file (default: the tokenizer's template, else chatml)",
+    )
+    p.add_argument(
+        "--lora", action="store_true", help="train a LoRA adapter (peft) instead of all weights"
+    )
+    p.add_argument("--lora-r", type=int, default=8, metavar="R")
+    p.add_argument("--lora-alpha", type=int, default=16, metavar="A")
+    p.add_argument(
+        "--lora-targets",
+        nargs="+",
+        metavar="MODULE",
+        help="module names to adapt (default: peft's choice for the architecture)",
+    )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --lora: write a plain merged model directory (adapter kept in OUT/adapter)",
+    )
+    p.add_argument(
+        "--no-packing", action="store_true", help="one example per row instead of packing"
+    )
+    p.add_argument(
+        "--early-stopping",
+        type=int,
+        metavar="N",
+        help="stop after N evaluations without improvement",
+    )
+    add_train_flags(p)
+
+    # quickstart
+    p = add(
+        verbs,
+        "quickstart",
+        cmd_quickstart,
+        "the whole pipeline on the built-in world: data, tokenizer, pretraining, fine-tuning, evaluation of base vs tuned, report",
+        "instructgen quickstart --out runs/quickstart          # about 15 minutes on a laptop CPU\n  instructgen quickstart --out runs/qs-fast --fast     # a minutes-scale version",
+    )
+    p.add_argument(
+        "--out",
+        default="runs/quickstart",
+        metavar="DIR",
+        help="output directory (default: runs/quickstart); a re-run reuses finished stages",
+    )
+    p.add_argument(
+        "--fast", action="store_true", help="a small, minutes-scale version (tests, a first look)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")

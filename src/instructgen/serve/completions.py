@@ -1,0 +1,487 @@
+"""/v1/completions and /v1/chat/completions: request → engine submissions → response or SSE.
+
+Each prompt of a request becomes one engine request with n samples; choice i*n + j is sample j
+of prompt i. Streams follow OpenAI's server-sent events: `data: {json}` chunks (several tokens
+that arrive in one step go out as one chunk), one finish_reason per choice, an optional usage
+chunk with no choices, then `data: [DONE]`. A failure after the stream began is sent as a
+`data: {"error": ...}` event followed by `[DONE]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+from fastapi import Request as HTTPRequest
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from instructgen.errors import ConfigError, UserError
+from instructgen.inference.engine import Request as EngineRequest
+from instructgen.inference.engine import StepOutput
+from instructgen.inference.sampling import SamplingParams
+from instructgen.serve.logprobs import LegacyLogprobs, chat_logprobs, echo_prompt
+from instructgen.serve.protocol import (
+    ChatChoice,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    ChatLogprobs,
+    ChatMessage,
+    ChatStreamChoice,
+    CompletionChoice,
+    CompletionChunk,
+    CompletionLogprobs,
+    CompletionRequest,
+    CompletionResponse,
+    DeltaMessage,
+    ErrorInfo,
+    ErrorResponse,
+    OutputMessage,
+    Sampling,
+    UsageInfo,
+    new_id,
+    now,
+)
+from instructgen.serve.scheduler import Item, NotReady, Stream, Submission
+from instructgen.serve.state import ServerState
+
+__all__ = ["chat_completion", "completion", "chat_messages", "ServerError", "sampling_params"]
+
+DONE = "data: [DONE]\n\n"
+_CONTEXT_TAIL = 6  # prompt tokens the stream detokenizer decodes with (the engine's choice)
+
+
+class ServerError(Exception):
+    """Generation failed inside the server (not the client's fault): 500."""
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its answer was ready."""
+
+
+# -- requests → engine submissions -------------------------------------------------------------
+
+
+def sampling_params(
+    req: Sampling,
+    *,
+    max_tokens: int | None,
+    logprobs: int | None = None,
+    prompt_logprobs: int | None = None,
+    **extra: Any,
+) -> SamplingParams:
+    """SamplingParams of an OpenAI request (OpenAI's defaults where the request is silent)."""
+    if req.logit_bias:
+        raise UserError("logit_bias is not supported by this server", field="logit_bias")
+    return SamplingParams.from_kwargs(
+        max_tokens=max_tokens,
+        temperature=req.temperature,
+        top_p=req.top_p,
+        top_k=req.top_k,
+        min_p=req.min_p,
+        repetition_penalty=req.repetition_penalty,
+        presence_penalty=req.presence_penalty,
+        frequency_penalty=req.frequency_penalty,
+        seed=req.seed,
+        n=req.n,
+        stop=[req.stop] if isinstance(req.stop, str) else req.stop,
+        stop_token_ids=req.stop_token_ids,
+        min_tokens=req.min_tokens,
+        ignore_eos=req.ignore_eos,
+        logprobs=logprobs,
+        prompt_logprobs=prompt_logprobs,
+        **extra,
+    )
+
+
+def check_context(prompt_tokens: int, max_tokens: int | None, context: int, param: str) -> None:
+    """prompt + max_tokens must fit the context window (OpenAI's wording, both counts named)."""
+    wanted = prompt_tokens + (max_tokens or 0)
+    if wanted > context or prompt_tokens >= context:
+        raise UserError(
+            f"This model's maximum context length is {context} tokens. However, you requested "
+            f"{wanted} tokens ({prompt_tokens} in the prompt, {max_tokens or 0} for the "
+            f"completion). Please reduce the length of the prompt or max_tokens.",
+            field=param,
+        )
+
+
+def chat_messages(messages: list[ChatMessage]) -> list[dict[str, str]]:
+    """Messages as the chat template takes them: text content, developer → system."""
+    out = []
+    for i, message in enumerate(messages):
+        if message.role == "tool":
+            raise UserError("tool messages are not supported", field=f"messages.{i}.role")
+        content = message.content
+        if isinstance(content, list):
+            parts = []
+            for j, part in enumerate(content):
+                if part.type != "text" or part.text is None:
+                    raise UserError(
+                        f"only text content parts are supported, got {part.type!r}",
+                        field=f"messages.{i}.content.{j}",
+                    )
+                parts.append(part.text)
+            content = "".join(parts)
+        role = "system" if message.role == "developer" else message.role
+        out.append({"role": role, "content": content or ""})
+    return out
+
+
+def encode_chat(state: ServerState, messages: list[dict[str, str]]) -> tuple[list[int], Any]:
+    """Token ids of the conversation rendered by the chat template, and role ids if the model
+    has role embeddings."""
+    import jinja2
+
+    engine = state.engine
+    try:
+        chat = engine.tokenizer.encode_chat(messages, add_generation_prompt=True)
+    except jinja2.TemplateError as exc:
+        raise UserError(f"the chat template rejected the messages: {exc}", field="messages")
+    roles = chat.role_ids if engine.config.n_roles else None
+    return engine.encode(chat.ids), roles
+
+
+def _prompts(prompt: Any) -> list[str | list[int]]:
+    if isinstance(prompt, str):
+        return [prompt]
+    if not prompt:
+        raise UserError("the prompt list is empty", field="prompt")
+    if isinstance(prompt[0], int):
+        return [prompt]
+    return list(prompt)
+
+
+async def _run(fn: Callable[[], Any]) -> Any:
+    """Tokenizer and template work off the event loop; input that breaks it is the client's."""
+    try:
+        return await anyio.to_thread.run_sync(fn)
+    except RecursionError:
+        raise UserError("the request is nested too deeply") from None
+
+
+# -- /v1/completions -----------------------------------------------------------------------------
+
+
+async def completion(state: ServerState, req: CompletionRequest, http: HTTPRequest) -> Any:
+    name = state.model_name(req.model)
+    if req.suffix:
+        raise UserError("suffix is not supported by this server", field="suffix")
+    if req.best_of is not None and req.best_of != req.n:
+        raise UserError("best_of must equal n (candidates are not ranked)", field="best_of")
+    params = sampling_params(
+        req,
+        max_tokens=req.max_tokens,
+        logprobs=req.logprobs,
+        prompt_logprobs=req.logprobs if req.echo and req.logprobs is not None else None,
+    )
+    engine = state.engine
+
+    def encode() -> list[Submission]:
+        subs = []
+        for prompt in _prompts(req.prompt):
+            ids = engine.encode(prompt)
+            check_context(len(ids), req.max_tokens, state.context_length, "prompt")
+            subs.append(Submission(ids, params))
+        return subs
+
+    stream = await state.scheduler.submit(await _run(encode))
+    reply = _Reply(state, stream, name, "cmpl", req.n, req.include_usage)
+    if req.stream:
+        return reply.respond(_completion_events(reply, req))
+    await reply.wait(http)
+    return await anyio.to_thread.run_sync(_completion_response, reply, req)
+
+
+def _choice_logprobs(
+    reply: _Reply, req: CompletionRequest, request: EngineRequest
+) -> tuple[str, CompletionLogprobs | None, LegacyLogprobs | None]:
+    """A choice's echo prefix, its logprobs, and the builder of the generated tokens' logprobs."""
+    texts = reply.state.texts
+    echo, echo_lp = "", None
+    if req.echo:
+        echo, echo_lp = echo_prompt(
+            texts, request.prompt_ids, request.prompt_logprobs, req.logprobs is not None
+        )
+    builder = None
+    if req.logprobs is not None:
+        context = request.prompt_ids if req.echo else request.prompt_ids[-_CONTEXT_TAIL:]
+        builder = LegacyLogprobs(texts, start=len(echo), context=context)
+    return echo, echo_lp, builder
+
+
+def _merge(first: CompletionLogprobs | None, second: CompletionLogprobs | None) -> Any:
+    if first is None or second is None:
+        return first or second
+    return CompletionLogprobs(
+        text_offset=first.text_offset + second.text_offset,
+        token_logprobs=first.token_logprobs + second.token_logprobs,
+        tokens=first.tokens + second.tokens,
+        top_logprobs=first.top_logprobs + second.top_logprobs,
+    )
+
+
+def _completion_response(reply: _Reply, req: CompletionRequest) -> CompletionResponse:
+    choices = []
+    for p, request in enumerate(reply.stream.requests):
+        for out in request.outputs(reply.state.engine.tokenizer):
+            echo, echo_lp, builder = _choice_logprobs(reply, req, request)
+            generated = builder.add(out.token_ids, out.logprobs) if builder else None
+            choices.append(
+                CompletionChoice(
+                    index=p * req.n + out.index,
+                    text=echo + out.text,
+                    logprobs=_merge(echo_lp, generated),
+                    finish_reason=out.finish_reason,
+                )
+            )
+    return CompletionResponse(
+        id=reply.id, created=reply.created, model=reply.model, choices=choices, usage=reply.usage()
+    )
+
+
+async def _completion_events(reply: _Reply, req: CompletionRequest) -> AsyncIterator[str]:
+    builders: dict[int, LegacyLogprobs | None] = {}
+
+    def chunk(index: int, text: str, logprobs: Any = None, finish: str | None = None) -> str:
+        choice = CompletionChoice(index=index, text=text, logprobs=logprobs, finish_reason=finish)
+        return reply.sse(
+            CompletionChunk(id=reply.id, created=reply.created, model=reply.model, choices=[choice])
+        )
+
+    async for outputs in reply.outputs():
+        events = []
+        for index, parts in outputs.items():
+            text, logprobs = "", None
+            if index not in builders:
+                text, logprobs, builders[index] = _choice_logprobs(reply, req, parts[0].request)
+            builder = builders[index]
+            finish = None
+            for out in parts:
+                text += out.text
+                if builder is not None:
+                    logprobs = _merge(logprobs, builder.add(out.token_ids, out.logprobs))
+                finish = out.finish_reason or finish
+            if text or (logprobs is not None and logprobs.tokens):
+                events.append(chunk(index, text, logprobs))
+            if finish is not None:
+                events.append(chunk(index, "", None, finish))
+        if events:
+            yield "".join(events)
+    async for tail in reply.tail():
+        yield tail
+
+
+# -- /v1/chat/completions ------------------------------------------------------------------------
+
+
+async def chat_completion(state: ServerState, req: ChatCompletionRequest, http: HTTPRequest) -> Any:
+    name = state.model_name(req.model)
+    if req.tools:
+        raise UserError("tools are not supported by this server", field="tools")
+    if req.top_logprobs is not None and not req.logprobs:
+        raise UserError("top_logprobs requires logprobs: true", field="top_logprobs")
+    max_tokens = (
+        req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
+    )
+    extra: dict[str, Any] = {}
+    fmt = req.response_format
+    if fmt is not None and fmt.type == "json_object":
+        extra["json_mode"] = True
+    elif fmt is not None and fmt.type == "json_schema":
+        if fmt.json_schema is None or fmt.json_schema.schema_ is None:
+            raise ConfigError(
+                "response_format json_schema needs {'json_schema': {'name': ..., 'schema': {...}}}",
+                field="response_format.json_schema",
+            )
+        extra["json_schema"] = fmt.json_schema.schema_
+    params = sampling_params(
+        req,
+        max_tokens=max_tokens,
+        logprobs=(req.top_logprobs or 0) if req.logprobs else None,
+        **extra,
+    )
+    messages = chat_messages(req.messages)
+
+    def encode() -> list[Submission]:
+        ids, roles = encode_chat(state, messages)
+        check_context(len(ids), max_tokens, state.context_length, "messages")
+        return [Submission(ids, params, roles)]
+
+    stream = await state.scheduler.submit(await _run(encode))
+    reply = _Reply(state, stream, name, "chatcmpl", req.n, req.include_usage)
+    if req.stream:
+        return reply.respond(_chat_events(reply, req))
+    await reply.wait(http)
+    return await anyio.to_thread.run_sync(_chat_response, reply, req)
+
+
+def _chat_response(reply: _Reply, req: ChatCompletionRequest) -> ChatCompletionResponse:
+    choices = []
+    texts = reply.state.texts
+    for out in reply.stream.requests[0].outputs(reply.state.engine.tokenizer):
+        logprobs = None
+        if req.logprobs:
+            logprobs = ChatLogprobs(content=chat_logprobs(texts, out.logprobs or []))
+        choices.append(
+            ChatChoice(
+                index=out.index,
+                message=OutputMessage(content=out.text),
+                logprobs=logprobs,
+                finish_reason=out.finish_reason,
+            )
+        )
+    return ChatCompletionResponse(
+        id=reply.id, created=reply.created, model=reply.model, choices=choices, usage=reply.usage()
+    )
+
+
+async def _chat_events(reply: _Reply, req: ChatCompletionRequest) -> AsyncIterator[str]:
+    texts = reply.state.texts
+
+    def chunk(index: int, delta: DeltaMessage, logprobs: Any = None, finish: Any = None) -> str:
+        choice = ChatStreamChoice(
+            index=index, delta=delta, logprobs=logprobs, finish_reason=finish
+        )
+        return reply.sse(
+            ChatCompletionChunk(
+                id=reply.id, created=reply.created, model=reply.model, choices=[choice]
+            )
+        )
+
+    yield "".join(chunk(i, DeltaMessage(role="assistant", content="")) for i in range(req.n))
+    async for outputs in reply.outputs():
+        events = []
+        for index, parts in outputs.items():
+            text = "".join(out.text for out in parts)
+            finish = next((out.finish_reason for out in parts if out.finish_reason), None)
+            logprobs = None
+            if req.logprobs:
+                content = chat_logprobs(texts, [lp for out in parts for lp in out.logprobs])
+                logprobs = ChatLogprobs(content=content) if content else None
+            if text or logprobs is not None:
+                events.append(chunk(index, DeltaMessage(content=text), logprobs))
+            if finish is not None:
+                events.append(chunk(index, DeltaMessage(), None, finish))
+        if events:
+            yield "".join(events)
+    async for tail in reply.tail():
+        yield tail
+
+
+# -- one response: waiting, streaming, usage -------------------------------------------------------
+
+
+class _Reply:
+    """The answer to one HTTP request: its id, the engine stream, and how it is sent."""
+
+    def __init__(
+        self,
+        state: ServerState,
+        stream: Stream,
+        model: str,
+        prefix: str,
+        n: int,
+        include_usage: bool,
+    ):
+        self.state, self.stream, self.model, self.n = state, stream, model, n
+        self.include_usage = include_usage
+        self.id, self.created = new_id(prefix), now()
+        self.prompt_tokens = self.completion_tokens = 0
+        self.error: Item | None = None
+
+    def usage(self) -> UsageInfo:
+        requests = [r for r in self.stream.requests if r is not None]
+        prompt = sum(len(r.prompt_ids) for r in requests)
+        completion = sum(s.num_generated for r in requests for s in r.sequences)
+        return UsageInfo(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
+
+    def sse(self, chunk: BaseModel) -> str:
+        exclude = None if self.include_usage else {"usage"}
+        return f"data: {chunk.model_dump_json(exclude=exclude)}\n\n"
+
+    def _check(self, items: list[Item]) -> None:
+        for item in items:
+            if item.kind == "error" and self.error is None:
+                self.error = item
+
+    async def wait(self, http: HTTPRequest) -> None:
+        """Until every request ended; abort them if the client disconnects first."""
+        watcher = asyncio.ensure_future(_disconnected(http))
+        try:
+            while not self.stream.exhausted:
+                getter = asyncio.ensure_future(self.stream.get())
+                done, _ = await asyncio.wait({getter, watcher}, return_when="FIRST_COMPLETED")
+                if getter not in done:
+                    getter.cancel()
+                    self.state.scheduler.cancel(self.stream)
+                    raise ClientGone
+                self._check(getter.result())
+                if self.error is not None:
+                    if self.error.status == 503:
+                        raise NotReady(self.error.error)
+                    raise ServerError(self.error.error)
+        finally:
+            watcher.cancel()
+            self.state.scheduler.cancel(self.stream)
+
+    async def outputs(self) -> AsyncIterator[dict[int, list[StepOutput]]]:
+        """Each delivery's step outputs grouped by choice index."""
+        while not self.stream.exhausted:
+            items = await self.stream.get()
+            self._check(items)
+            grouped: dict[int, list[StepOutput]] = {}
+            for item in items:
+                if item.kind == "output":
+                    index = item.prompt * self.n + item.output.index
+                    grouped.setdefault(index, []).append(item.output)
+            if grouped:
+                yield grouped
+            if self.error is not None:
+                return
+
+    async def tail(self) -> AsyncIterator[str]:
+        """The end of a stream: the error event or the usage chunk, then [DONE]."""
+        if self.error is not None:
+            kind = "service_unavailable" if self.error.status == 503 else "server_error"
+            body = ErrorResponse(error=ErrorInfo(message=self.error.error or "", type=kind))
+            yield f"data: {body.model_dump_json()}\n\n"
+        elif self.include_usage:
+            cls = CompletionChunk if self.id.startswith("cmpl") else ChatCompletionChunk
+            usage = cls(
+                id=self.id, created=self.created, model=self.model, choices=[], usage=self.usage()
+            )
+            yield f"data: {usage.model_dump_json()}\n\n"
+        yield DONE
+
+    def respond(self, events: AsyncIterator[str]) -> StreamingResponse:
+        return _EventStream(events, lambda: self.state.scheduler.cancel(self.stream))
+
+
+class _EventStream(StreamingResponse):
+    """text/event-stream whose requests are aborted however the response ends (finished, client
+    gone, server stopping)."""
+
+    def __init__(self, events: AsyncIterator[str], on_close: Callable[[], None]):
+        super().__init__(
+            events,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self.on_close = on_close
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.on_close()
+
+
+async def _disconnected(http: HTTPRequest) -> None:
+    while (await http.receive())["type"] != "http.disconnect":
+        pass

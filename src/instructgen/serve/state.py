@@ -1,0 +1,61 @@
+"""What every endpoint shares: the scheduler, the metrics and the served model's names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from instructgen.errors import UserError
+from instructgen.inference.engine import Engine
+from instructgen.serve.logprobs import TokenTexts
+from instructgen.serve.metrics import Metrics
+from instructgen.serve.scheduler import NotReady, Scheduler
+
+__all__ = ["ModelNotFound", "ServerState"]
+
+
+class ModelNotFound(UserError):
+    status_code = 404
+
+
+@dataclass
+class ServerState:
+    """served_model_name is the name /v1/models lists and responses carry. With strict_names
+    (a name or aliases were configured) a request must name it or an alias; otherwise any
+    model or engine name maps to the one served model."""
+
+    scheduler: Scheduler
+    metrics: Metrics
+    served_model_name: str
+    aliases: Sequence[str] = ()
+    strict_names: bool = False
+    context_length: int = 0
+    _texts: TokenTexts | None = field(default=None, repr=False)
+
+    @property
+    def names(self) -> list[str]:
+        return list(dict.fromkeys([self.served_model_name, *self.aliases]))
+
+    def model_name(self, requested: str | None, param: str = "model") -> str:
+        """The served model's name for a requested model (404 when it is not served)."""
+        if requested is None or not self.strict_names or requested in self.names:
+            return self.served_model_name
+        raise ModelNotFound(
+            f"The model '{requested}' does not exist; this server serves "
+            + ", ".join(repr(n) for n in self.names),
+            field=param,
+        )
+
+    @property
+    def engine(self) -> Engine:
+        """The loaded engine (503 while it loads)."""
+        if not self.scheduler.ready:
+            raise NotReady(self.scheduler.error or "the model is loading; retry in a few seconds")
+        assert self.scheduler.engine is not None
+        return self.scheduler.engine
+
+    @property
+    def texts(self) -> TokenTexts:
+        if self._texts is None:
+            self._texts = TokenTexts(self.engine.tokenizer)
+        return self._texts
