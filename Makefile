@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# The pre-1.0 `openai` package (the brief's section 5.2 code) cannot share a venv with openai>=1;
+# the server tests run that code from this one.
+LEGACY_VENV ?= .venv-legacy-openai
 # A CPU-only machine that keeps a CPU build of torch in its pip find-links folder gets that build;
 # everyone else gets whatever `pip install torch` gives them (override with TORCH=...).
 TORCH ?= $(shell sh tools/pick_torch.sh)
@@ -13,12 +16,17 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: install demo test lint format bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(LEGACY_VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml tools/pick_torch.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH)"
 	$(PIP) install -e ".[dev]"
+	touch $@
+
+$(LEGACY_VENV)/.installed:
+	test -x $(LEGACY_VENV)/bin/python || $(PYTHON) -m venv $(LEGACY_VENV)
+	$(LEGACY_VENV)/bin/python -m pip install -q "openai==0.28.1"
 	touch $@
 
 demo: install
@@ -37,4 +45,4 @@ bench: install
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LEGACY_VENV) runs .pytest_cache .ruff_cache
