@@ -4,10 +4,10 @@ Greedy decoding of 128 new tokens after a 32-token prompt, at batch 1 and batch 
 models built here with random weights and saved as one model directory that both load:
 the quickstart's model (instructgen/quickstart.py FULL plan) and a GPT-2-small-shaped model
 (124M parameters). Runs alternate between the two implementations and the best of --repeats
-counts, so a noisy neighbour on a shared CPU hurts both alike. Hugging Face runs at torch's
-default thread count and at one thread, and its faster setting is the one compared; the
-engine uses its own defaults. Decode time is the whole generation minus a one-token run
-(the prefill). Both must produce the same tokens.
+counts, so a noisy neighbour on a shared CPU hurts both alike. Each runs at torch's default
+thread count and at one thread, and each one's faster setting is compared. Decode time runs
+from the first generated token to the last (timestamps from a generate() streamer and from
+the engine's steps); prefill is the time to the first token. Both must produce the same tokens.
 
     python benchmarks/decode.py [--repeats 3] [--skip-gpt2]
 
@@ -25,6 +25,9 @@ from pathlib import Path
 
 import torch
 
+from transformers import GenerationConfig
+from transformers.generation.streamers import BaseStreamer
+
 from instructgen.inference import Engine, SamplingParams
 from instructgen.model.checkpoint import save_model
 from instructgen.model.transformer import ModelConfig, Transformer
@@ -35,22 +38,22 @@ PROMPT, NEW = 32, 128
 GPT2_SMALL = dict(arch="gpt2", d_model=768, n_layer=12, n_head=12, max_seq_len=1024)
 
 
-def peak_rss_reset() -> None:
-    """Start a new peak-memory window (Linux: /proc/self/clear_refs)."""
+def rss_mb(field: str = "VmRSS") -> float:
+    """Resident memory now (VmRSS) or at its peak since the last reset (VmHWM), Linux only."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(re.search(rf"{field}:\s+(\d+)", status).group(1)) / 1024
+    except (OSError, AttributeError):
+        return float("nan")
+
+
+def peak_window() -> float:
+    """Start a new peak-memory window; returns the resident memory at its start."""
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         pass
-
-
-def peak_rss_mb() -> float:
-    try:
-        status = Path("/proc/self/status").read_text()
-        return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
-    except (OSError, AttributeError):
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return rss_mb()
 
 
 def build(config: dict, vocab_size: int, root: Path) -> Path:
@@ -64,89 +67,106 @@ def build(config: dict, vocab_size: int, root: Path) -> Path:
     return save_model(model, root / "model", tokenizer=tok)
 
 
-class Hf:
-    def __init__(self, model_dir: Path):
-        from transformers import AutoModelForCausalLM, GenerationConfig
+class _Clock(BaseStreamer):
+    """Timestamps generate() hands over: the prompt, then each new token."""
 
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-        self.config = GenerationConfig
+    def __init__(self):
+        self.times: list[float] = []
 
-    def run(self, prompts: torch.Tensor, new: int, threads: int | None) -> torch.Tensor:
-        config = self.config(max_new_tokens=new, do_sample=False, eos_token_id=None, pad_token_id=0)
-        old = torch.get_num_threads()
-        torch.set_num_threads(threads or old)
-        try:
-            with torch.inference_mode():
-                out = self.model.generate(
-                    prompts, attention_mask=torch.ones_like(prompts), generation_config=config
-                )
-        finally:
-            torch.set_num_threads(old)
-        return out[:, prompts.size(1) :]
+    def put(self, value) -> None:
+        self.times.append(time.perf_counter())
+
+    def end(self) -> None:
+        pass
 
 
-class Ours:
-    def __init__(self, model_dir: Path):
-        self.engine = Engine.from_dir(model_dir, max_batch_size=8)
-
-    def run(self, prompts: torch.Tensor, new: int) -> torch.Tensor:
-        params = SamplingParams(temperature=0, max_tokens=new, ignore_eos=True)
-        requests = self.engine.generate(prompts.tolist(), params)
-        return torch.tensor([r.sequences[0].output_ids for r in requests])
-
-
-def timed(fn, *args) -> tuple[float, torch.Tensor]:
+def run_hf(model, prompts: torch.Tensor) -> tuple[float, float, torch.Tensor]:
+    """(prefill seconds, decode seconds, new tokens) of one greedy generate()."""
+    config = GenerationConfig(
+        max_new_tokens=NEW, do_sample=False, eos_token_id=None, pad_token_id=0
+    )
+    clock = _Clock()
     start = time.perf_counter()
-    out = fn(*args)
-    return time.perf_counter() - start, out
+    with torch.inference_mode():
+        out = model.generate(
+            prompts,
+            attention_mask=torch.ones_like(prompts),
+            generation_config=config,
+            streamer=clock,
+        )
+    first, last = clock.times[1], clock.times[-1]  # times[0]: the prompt
+    return first - start, last - first, out[:, prompts.size(1) :]
+
+
+def run_ours(engine: Engine, prompts: torch.Tensor) -> tuple[float, float, torch.Tensor]:
+    params = SamplingParams(temperature=0, max_tokens=NEW, ignore_eos=True)
+    start = time.perf_counter()
+    requests = [engine.add_request(p, params) for p in prompts.tolist()]
+    engine.step()  # prefill and the first token
+    first = time.perf_counter()
+    while engine.has_unfinished():
+        engine.step()
+    last = time.perf_counter()
+    return first - start, last - first, torch.tensor([r.sequences[0].output_ids for r in requests])
 
 
 def measure(name: str, model_dir: Path, vocab: int, repeats: int) -> dict[str, float]:
-    hf, ours = Hf(model_dir), Ours(model_dir)
+    from transformers import AutoModelForCausalLM
+
+    hf = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    engine = Engine.from_dir(model_dir, max_batch_size=8)
+    default_threads = torch.get_num_threads()
     figures: dict[str, float] = {}
     for bs in (1, 8):
-        prompts = torch.randint(0, vocab, (bs, PROMPT), generator=torch.Generator().manual_seed(bs))
-        hf.run(prompts, 4, None), ours.run(prompts, 4)  # warm up
-        best = {k: float("inf") for k in ("hf", "hf1", "hf_pre", "ours", "ours_pre")}
-        peaks = {"hf": 0.0, "ours": 0.0}
+        gen = torch.Generator().manual_seed(bs)
+        prompts = torch.randint(0, vocab, (bs, PROMPT), generator=gen)
+        # best (prefill, decode) per implementation and thread count; peak memory growth
+        best: dict[tuple[str, int], list[float]] = {}
+        grow = {"hf": 0.0, "ours": 0.0}
         same = True
-        for _ in range(repeats):
-            peak_rss_reset()
-            t, hf_out = timed(hf.run, prompts, NEW, None)
-            best["hf"] = min(best["hf"], t)
-            best["hf1"] = min(best["hf1"], timed(hf.run, prompts, NEW, 1)[0])
-            best["hf_pre"] = min(best["hf_pre"], timed(hf.run, prompts, 1, None)[0], timed(hf.run, prompts, 1, 1)[0])
-            peaks["hf"] = max(peaks["hf"], peak_rss_mb())
-            peak_rss_reset()
-            t, our_out = timed(ours.run, prompts, NEW)
-            best["ours"] = min(best["ours"], t)
-            best["ours_pre"] = min(best["ours_pre"], timed(ours.run, prompts, 1)[0])
-            peaks["ours"] = max(peaks["ours"], peak_rss_mb())
-            same &= bool(torch.equal(hf_out, our_out))
-        hf_total = min(best["hf"], best["hf1"])
-        hf_threads = "default" if best["hf"] <= best["hf1"] else "1"
-        hf_decode = bs * (NEW - 1) / max(hf_total - best["hf_pre"], 1e-9)
-        our_decode = bs * (NEW - 1) / max(best["ours"] - best["ours_pre"], 1e-9)
-        ratio = our_decode / hf_decode
+        for rep in range(repeats + 1):  # the first round warms up
+            for threads in sorted({default_threads, 1}):
+                torch.set_num_threads(threads)
+                engine.decode_threads = threads
+                for impl in ("hf", "ours"):
+                    before = peak_window()
+                    if impl == "hf":
+                        pre, dec, out = run_hf(hf, prompts)
+                        hf_out = out
+                    else:
+                        pre, dec, out = run_ours(engine, prompts)
+                        same &= bool(torch.equal(out, hf_out))
+                    if rep == 0:
+                        continue
+                    grow[impl] = max(grow[impl], rss_mb("VmHWM") - before)
+                    old = best.setdefault((impl, threads), [pre, dec])
+                    best[(impl, threads)] = [min(old[0], pre), min(old[1], dec)]
+        torch.set_num_threads(default_threads)
+        row = {}
+        for impl in ("hf", "ours"):
+            threads = min((t for i, t in best if i == impl), key=lambda t: best[(impl, t)][1])
+            pre, dec = best[(impl, threads)]
+            row[impl] = (bs * (NEW - 1) / dec, 1e3 * pre, threads)
+        ratio = row["ours"][0] / row["hf"][0]
         print(
-            f"{name:10s} bs={bs}  decode tok/s: ours {our_decode:8.1f}  hf {hf_decode:8.1f} "
-            f"(threads {hf_threads})  ratio {ratio:5.2f}x | end-to-end {bs * NEW / best['ours']:7.1f} "
-            f"vs {bs * NEW / hf_total:7.1f} tok/s | prefill ms: ours {1e3 * best['ours_pre']:6.1f} "
-            f"hf {1e3 * best['hf_pre']:6.1f} | peak RSS MB: ours {peaks['ours']:6.0f} hf "
-            f"{peaks['hf']:6.0f} | same tokens: {'yes' if same else 'NO'}"
+            f"{name:10s} bs={bs}  decode tok/s: ours {row['ours'][0]:8.1f} ({row['ours'][2]} thr)  "
+            f"hf {row['hf'][0]:8.1f} ({row['hf'][2]} thr)  ratio {ratio:5.2f}x | prefill ms: "
+            f"ours {row['ours'][1]:6.1f} hf {row['hf'][1]:6.1f} | peak memory growth MB: "
+            f"ours {grow['ours']:6.1f} hf {grow['hf']:6.1f} | same tokens: {'yes' if same else 'NO'}"
         )
         figures.update(
             {
                 f"decode_bs{bs}_ratio": ratio,
-                f"decode_bs{bs}_tok_s": our_decode,
-                f"hf_decode_bs{bs}_tok_s": hf_decode,
-                f"prefill_bs{bs}_ms": 1e3 * best["ours_pre"],
-                f"hf_prefill_bs{bs}_ms": 1e3 * best["hf_pre"],
-                f"peak_rss_bs{bs}_mb": peaks["ours"],
-                f"hf_peak_rss_bs{bs}_mb": peaks["hf"],
+                f"decode_bs{bs}_tok_s": row["ours"][0],
+                f"hf_decode_bs{bs}_tok_s": row["hf"][0],
+                f"prefill_bs{bs}_ms": row["ours"][1],
+                f"hf_prefill_bs{bs}_ms": row["hf"][1],
+                f"peak_mem_growth_bs{bs}_mb": grow["ours"],
+                f"hf_peak_mem_growth_bs{bs}_mb": grow["hf"],
                 f"same_tokens_bs{bs}": float(same),
             }
         )
+    figures["peak_rss_mb"] = rss_mb("VmHWM")
     return figures
 
 
@@ -158,8 +178,13 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory() as tmp:
         quick = build(FULL.model, FULL.vocab_size, Path(tmp) / "quickstart")
-        params = sum(p.numel() for p in Transformer(ModelConfig(**FULL.model, vocab_size=FULL.vocab_size)).parameters())
-        print(f"quickstart model: {FULL.model}, vocab {FULL.vocab_size}, {params / 1e6:.1f}M parameters")
+        params = sum(
+            p.numel()
+            for p in Transformer(ModelConfig(**FULL.model, vocab_size=FULL.vocab_size)).parameters()
+        )
+        print(
+            f"quickstart model: {FULL.model}, vocab {FULL.vocab_size}, {params / 1e6:.1f}M parameters"
+        )
         figures = measure("quickstart", quick, FULL.vocab_size, args.repeats)
         gpt2 = {}
         if not args.skip_gpt2:

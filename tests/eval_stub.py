@@ -34,7 +34,10 @@ def make_app(respond: Callable[[Any], str], name: str = "stub-model") -> FastAPI
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "test"}]}  # fmt: skip
+        return {
+            "object": "list",
+            "data": [{"id": name, "object": "model", "created": 0, "owned_by": "test"}],
+        }
 
     async def answer(request: Request, chat: bool):
         body = await request.json()
@@ -43,13 +46,23 @@ def make_app(respond: Callable[[Any], str], name: str = "stub-model") -> FastAPI
         try:
             text = respond(prompt)
         except Refuse as exc:
-            error = {"message": exc.message, "type": "invalid_request_error", "param": None, "code": None}  # fmt: skip
+            error = {
+                "message": exc.message,
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
             return JSONResponse({"error": error}, status_code=exc.status)
         seen = " ".join(m["content"] for m in prompt) if chat else prompt
         usage = {"prompt_tokens": _tokens(seen), "completion_tokens": _tokens(text)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         if chat:
-            choice = {"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": "stop"}  # fmt: skip
+            choice = {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
         else:
             choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": "stop"}
         return {

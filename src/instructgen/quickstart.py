@@ -249,11 +249,12 @@ def _init_model(plan: Plan, tok: Path, out: Path) -> None:
 def _evaluate(plan: Plan, data: Path, base: Path, tuned: Path, out: Path) -> None:
     from instructgen.data.builtin import load_split
     from instructgen.evaluate.builtin_suite import run_builtin
+    from instructgen.evaluate.runner import spread
     from instructgen.inference import load
 
     records = load_split(data, "test")
     if plan.eval_limit is not None:
-        records = _spread(records, plan.eval_limit)
+        records = spread(records, plan.eval_limit)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     for name, path in (("base", base), ("tuned", tuned)):
@@ -269,12 +270,6 @@ def _evaluate(plan: Plan, data: Path, base: Path, tuned: Path, out: Path) -> Non
         )
         results[name] = result
     atomic_write_json(out / "scores.json", results)
-
-
-def _spread(records: list[dict], limit: int) -> list[dict]:
-    """Every k-th record, so a small evaluation still covers every family and language."""
-    step = max(1, len(records) // limit)
-    return records[::step][:limit]
 
 
 def _report(out: Path, plan: Plan, seconds: dict[str, float], elapsed: float) -> dict[str, Any]:

@@ -174,12 +174,13 @@ function state() {
   return s;
 }
 function save() {
-  localStorage.setItem(store, JSON.stringify(state()));
+  try { localStorage.setItem(store, JSON.stringify(state())); } catch (e) { /* storage off */ }
   const done = Object.keys(state().ratings).length;
   document.getElementById('status').textContent = done + ' / ' + SHEET.answers + ' answers rated';
 }
 function restore() {
-  const s = JSON.parse(localStorage.getItem(store) || 'null');
+  let s = null;
+  try { s = JSON.parse(localStorage.getItem(store) || 'null'); } catch (e) { /* storage off */ }
   if (s) {
     document.getElementById('rater').value = s.rater || '';
     for (const [name, value] of Object.entries(s.ratings || {})) {

@@ -125,11 +125,11 @@ def run_items(
     progress: bool = True,
     desc: str = "evaluate",
 ) -> Outcome:
-    """Answer every item not already in `cache`: `batch_size` payloads per call, `workers` calls at
-    a time. A failed batch is split into single items; a single item is tried 1 + `retries`
-    times (a local UserError, such as a prompt longer than the context, only once), waiting
-    backoff · 2^attempt seconds between tries. A ConfigError (a bad setting, the
-    same for every item) is raised at once instead."""
+    """Answer every item not already in `cache`: `batch_size` payloads per call, `workers` calls
+    at a time. A failed batch is halved until the items at fault stand alone; one item is tried
+    1 + `retries` times (a local UserError, such as a prompt longer than the context, once),
+    waiting backoff · 2^attempt seconds between tries. A ConfigError (a bad setting, the same for
+    every item) is raised at once instead."""
     ids = [item_id for item_id, _ in items]
     if len(set(ids)) != len(ids):
         raise ValueError("item ids must be unique")
@@ -181,19 +181,20 @@ def run_items(
         done(item_id, payload, error=error)
 
     def batch(chunk: list[tuple[str, Any]]) -> None:
-        if len(chunk) > 1:
-            try:
-                outputs = _checked(call([p for _, p in chunk]), len(chunk))
-            except ConfigError:
-                raise
-            except Exception:  # find the item(s) at fault one by one
-                outputs = None
-            if outputs is not None:
-                for (item_id, payload), output in zip(chunk, outputs):
-                    done(item_id, payload, output)
-                return
-        for item_id, payload in chunk:
-            one(item_id, payload)
+        if len(chunk) == 1:
+            one(*chunk[0])
+            return
+        try:
+            outputs = _checked(call([p for _, p in chunk]), len(chunk))
+        except ConfigError:
+            raise
+        except Exception:  # halve the batch until the item(s) at fault stand alone
+            half = len(chunk) // 2
+            batch(chunk[:half])
+            batch(chunk[half:])
+            return
+        for (item_id, payload), output in zip(chunk, outputs):
+            done(item_id, payload, output)
 
     chunks = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]
     try:

@@ -60,8 +60,9 @@ class FastDecoder:
                     down = (f.W_down.weight, f.W_down.bias)
                 else:
                     up, down = (f.W_1.weight, f.W_1.bias), (f.W_2.weight, f.W_2.bias)
+                o = (a.W_o.weight, a.W_o.bias)
                 self.layers.append(
-                    (block.norm_1, qkv, (a.W_o.weight, a.W_o.bias), block.norm_2, up, down)
+                    (block.norm_1, qkv, _residual(o), block.norm_2, up, _residual(down))
                 )
         self.role = (
             model.role_emb.weight[_ROLE_ASSISTANT].detach() if model.role_emb is not None else None
@@ -69,14 +70,15 @@ class FastDecoder:
         self._cos = self._sin = None
 
     def _norm(self, norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if isinstance(norm, RMSNorm):
-            if x.dtype == torch.float32:
-                return F.rms_norm(x, (self.d,), norm.weight, norm.eps)
-            return norm.weight * F.rms_norm(x.float(), (self.d,), None, norm.eps).to(x.dtype)
+        if isinstance(norm, RMSNorm):  # the model's RMSNorm, op for op
+            x32 = x.float()
+            return norm.weight * (
+                x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + norm.eps)
+            ).to(x.dtype)
         return F.layer_norm(x, (self.d,), norm.weight, norm.bias, norm.eps)
 
     def _rope_table(self, upto: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos and sign-folded sin per position: rotate_half(x)·sin = roll(x, d/2)·[−sin, sin]."""
+        """cos and sign-folded sin per position: rotate_half(x)·sin = swap_halves(x)·[−sin, sin]."""
         if self._cos is None or self._cos.size(0) < upto:
             size = max(upto, 256, 2 * (0 if self._cos is None else self._cos.size(0)))
             positions = torch.arange(size, device=self.model.rope.inv_freq.device)
@@ -92,41 +94,49 @@ class FastDecoder:
         m, n, t = self.model, cache.rows, cache.length
         h, kv, dh = self.h, self.kv, self.dh
         positions = t - torch.tensor(cache.starts, device=tokens.device)
-        x = F.embedding(tokens, m.tok_emb.weight).view(n, 1, self.d)
+        x = F.embedding(tokens, m.tok_emb.weight)  # [n, d]: one token per row
         if m.pos_emb is not None:
-            x = x + F.embedding(positions, m.pos_emb.weight).view(n, 1, self.d)
+            x = x + F.embedding(positions, m.pos_emb.weight)
         if self.role is not None:
             x = x + self.role
-        cos = sin = None
         if self.llama:
             cos_t, sin_t = self._rope_table(t + 1)
-            cos, sin = cos_t[positions].view(n, 1, 1, dh), sin_t[positions].view(n, 1, 1, dh)
+            cos, sin = cos_t[positions].view(n, 1, dh), sin_t[positions].view(n, 1, dh)
         cache.valid[:n, t] = True
         mask = cache.valid[:n, : t + 1].view(n, 1, 1, t + 1) if cache.padded else None
         for i, (norm_1, qkv, o, norm_2, up, down) in enumerate(self.layers):
-            y = F.linear(self._norm(norm_1, x), *qkv).view(n, 1, h + 2 * kv, dh)
+            y = F.linear(self._norm(norm_1, x), *qkv)
             if self.llama:
-                qk = y[:, :, : h + kv]
-                qk = torch.addcmul(qk * cos, qk.roll(dh // 2, dims=-1), sin)
-                q, k = qk[:, :, :h], qk[:, :, h:]
+                qk = y[:, : (h + kv) * dh].view(n, h + kv, dh)
+                swapped = qk.view(n, h + kv, 2, dh // 2).flip(2).view(n, h + kv, dh)
+                qk = torch.addcmul(qk * cos, swapped, sin)
             else:
-                q, k = y[:, :, :h], y[:, :, h : h + kv]
+                qk = y[:, : (h + kv) * dh].view(n, h + kv, dh)
             kc, vc = cache.k[i], cache.v[i]
-            kc[:n, :, t] = k[:, 0]
-            vc[:n, :, t] = y[:, 0, h + kv :]
+            kc[:n, :, t] = qk[:, h:]
+            vc[:n, :, t] = y[:, (h + kv) * dh :].view(n, kv, dh)
             heads = F.scaled_dot_product_attention(
-                q.transpose(1, 2),
+                qk[:, :h].unsqueeze(2),
                 kc[:n, :, : t + 1],
                 vc[:n, :, : t + 1],
                 attn_mask=mask,
                 enable_gqa=h != kv,
             )
-            x = x + F.linear(heads.view(n, 1, h * dh), *o)
+            x = o(x, heads.view(n, h * dh))
             y = self._norm(norm_2, x)
             if self.llama:
                 gate, upv = F.linear(y, *up).chunk(2, dim=-1)
-                x = x + F.linear(self.act(gate) * upv, *down)
+                x = down(x, self.act(gate) * upv)
             else:
-                x = x + F.linear(self.act(F.linear(y, *up)), *down)
+                x = down(x, self.act(F.linear(y, *up)))
         cache.length = t + 1
-        return F.linear(self._norm(m.norm_f, x).view(n, self.d), m.lm_head.weight)
+        return F.linear(self._norm(m.norm_f, x), m.lm_head.weight)
+
+
+def _residual(linear: tuple[torch.Tensor, torch.Tensor | None]):
+    """x + a·Wᵀ (+ b) as one addmm when there is no bias."""
+    weight, bias = linear
+    if bias is not None:
+        return lambda x, a: x + F.linear(a, weight, bias)
+    weight_t = weight.t()
+    return lambda x, a: torch.addmm(x, a, weight_t)

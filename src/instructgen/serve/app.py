@@ -83,9 +83,7 @@ def error_response(
         code=code or _ERROR_CODES.get(status),
     )
     headers = {"Retry-After": str(retry_after)} if retry_after else None
-    return JSONResponse(
-        ErrorResponse(error=info).model_dump(), status_code=status, headers=headers
-    )
+    return JSONResponse(ErrorResponse(error=info).model_dump(), status_code=status, headers=headers)
 
 
 def _json(model: BaseModel) -> Response:
@@ -182,7 +180,9 @@ def create_app(
     model_dir = Path(model_dir)
     config = load_config(model_dir)
     if not (model_dir / "tokenizer.json").is_file() and not (model_dir / "vocab.json").is_file():
-        raise ModelDirError("no tokenizer.json: the server needs the model's tokenizer", file=str(model_dir))
+        raise ModelDirError(
+            "no tokenizer.json: the server needs the model's tokenizer", file=str(model_dir)
+        )
     for name, value in (("max_batch", max_batch), ("max_queue", max_queue)):
         if value < 1:
             raise UserError(f"must be >= 1, got {value}", field=name)
@@ -258,9 +258,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def crashed(request: HTTPRequest, exc: Exception) -> JSONResponse:
         if not isinstance(exc, api.ServerError):
-            log.error(
-                "internal error on %s %s", request.method, request.url.path, exc_info=exc
-            )
+            log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, f"internal server error: {type(exc).__name__}")
 
 
@@ -345,7 +343,9 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
             ).ids
 
         ids = await anyio.to_thread.run_sync(encode)
-        return _json(TokenizeResponse(tokens=ids, count=len(ids), max_model_len=state.context_length))
+        return _json(
+            TokenizeResponse(tokens=ids, count=len(ids), max_model_len=state.context_length)
+        )
 
     @app.post("/detokenize", response_model=DetokenizeResponse)
     async def detokenize(body: DetokenizeRequest) -> Response:

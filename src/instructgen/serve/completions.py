@@ -41,6 +41,7 @@ from instructgen.serve.protocol import (
     ErrorResponse,
     OutputMessage,
     Sampling,
+    GREEDY_BELOW,
     UsageInfo,
     new_id,
     now,
@@ -76,9 +77,12 @@ def sampling_params(
     """SamplingParams of an OpenAI request (OpenAI's defaults where the request is silent)."""
     if req.logit_bias:
         raise UserError("logit_bias is not supported by this server", field="logit_bias")
+    temperature = req.temperature
+    if temperature is not None and temperature < GREEDY_BELOW:
+        temperature = 0.0
     return SamplingParams.from_kwargs(
         max_tokens=max_tokens,
-        temperature=req.temperature,
+        temperature=temperature,
         top_p=req.top_p,
         top_k=req.top_k,
         min_p=req.min_p,
@@ -137,12 +141,17 @@ def encode_chat(state: ServerState, messages: list[dict[str, str]]) -> tuple[lis
     import jinja2
 
     engine = state.engine
+    tokenizer = engine.tokenizer
     try:
-        chat = engine.tokenizer.encode_chat(messages, add_generation_prompt=True)
+        if engine.config.n_roles:  # role ids need the per-message spans (slower rendering)
+            chat = tokenizer.encode_chat(messages, add_generation_prompt=True)
+            return engine.encode(chat.ids), chat.role_ids
+        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
     except jinja2.TemplateError as exc:
-        raise UserError(f"the chat template rejected the messages: {exc}", field="messages")
-    roles = chat.role_ids if engine.config.n_roles else None
-    return engine.encode(chat.ids), roles
+        raise UserError(
+            f"the chat template rejected the messages: {exc}", field="messages"
+        ) from None
+    return engine.encode(tokenizer.encode(text)), None
 
 
 def _prompts(prompt: Any) -> list[str | list[int]]:
@@ -343,9 +352,7 @@ async def _chat_events(reply: _Reply, req: ChatCompletionRequest) -> AsyncIterat
     texts = reply.state.texts
 
     def chunk(index: int, delta: DeltaMessage, logprobs: Any = None, finish: Any = None) -> str:
-        choice = ChatStreamChoice(
-            index=index, delta=delta, logprobs=logprobs, finish_reason=finish
-        )
+        choice = ChatStreamChoice(index=index, delta=delta, logprobs=logprobs, finish_reason=finish)
         return reply.sse(
             ChatCompletionChunk(
                 id=reply.id, created=reply.created, model=reply.model, choices=[choice]

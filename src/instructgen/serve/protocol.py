@@ -48,6 +48,8 @@ __all__ = [
 MAX_N = 128
 MAX_LOGPROBS = 20
 MAX_STOPS = 32
+MAX_MESSAGES = 2048
+GREEDY_BELOW = 1e-5  # temperatures under this are greedy (dividing by them overflows)
 SEED_LIMIT = 2**63 - 2**20  # the engine adds the choice index to the seed
 
 
@@ -139,7 +141,7 @@ class ResponseFormat(Request):
 class ChatCompletionRequest(Sampling):
     """POST /v1/chat/completions."""
 
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_tokens: int | None = Field(None, ge=0)
     max_completion_tokens: int | None = Field(None, ge=0)
     logprobs: bool = False
@@ -154,7 +156,7 @@ class TokenizeRequest(Request):
 
     model: str | None = None
     prompt: str | None = None
-    messages: list[ChatMessage] | None = None
+    messages: list[ChatMessage] | None = Field(None, max_length=MAX_MESSAGES)
     add_special_tokens: bool = True
     add_generation_prompt: bool = True
 

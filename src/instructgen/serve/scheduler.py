@@ -328,4 +328,3 @@ class Scheduler:
             self._loop.call_soon_threadsafe(deliver)
         except RuntimeError:  # the loop has closed: the server is gone
             pass
-

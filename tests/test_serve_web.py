@@ -1,0 +1,159 @@
+"""The web chat page in a real headless Chromium (Debian's chromium + chromedriver, Selenium)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import make_model_dir
+from tests.serve_support import server
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+selenium = pytest.importorskip("selenium")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER), reason="chromium and chromedriver are not installed"
+)
+
+QUESTION = "请用中文写一首关于春天的诗。"
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory, tokenizer_dir):
+    model = make_model_dir(
+        tmp_path_factory.mktemp("web") / "model",
+        tokenizer_dir,
+        "llama",
+        d_model=128,
+        n_layer=4,
+        max_seq_len=2048,
+    )
+    with server(model) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1100,800",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_script_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_until(condition, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def set_value(driver, element_id: str, value: str) -> None:
+    driver.execute_script(
+        "const e = document.getElementById(arguments[0]); e.value = arguments[1];"
+        "e.dispatchEvent(new Event('input'));",
+        element_id,
+        value,
+    )
+
+
+def running(url: str) -> float:
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        if line.startswith("instructgen_requests_running "):
+            return float(line.split()[-1])
+    raise KeyError("instructgen_requests_running")
+
+
+def test_chat_page_streams_an_answer(url, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(url + "/")
+    wait_until(lambda: "context 2048" in browser.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "toggle-settings").click()
+    set_value(browser, "system", "你是一个诗人。")
+    set_value(browser, "max-tokens", "300")
+    set_value(browser, "temperature", "0")
+    browser.execute_script(
+        "window.updates = 0; new MutationObserver(() => window.updates++).observe("
+        "document.getElementById('messages'), {subtree: true, characterData: true});"
+    )
+    box = browser.find_element(By.ID, "input")
+    box.send_keys(QUESTION)
+    box.send_keys(Keys.ENTER)
+
+    user = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".message.user"))
+    assert user[0].text == QUESTION  # UTF-8 Chinese round-trips into the page
+    answer = browser.find_element(By.CSS_SELECTOR, ".message.assistant")
+    wait_until(lambda: answer.get_attribute("data-done") == "true")
+    assert "error" not in answer.get_attribute("class")
+    shown = browser.execute_script(
+        "return document.querySelector('.message.assistant').childNodes[0].data"
+    )
+    expected = httpx.post(
+        url + "/v1/chat/completions",
+        json={
+            "messages": [
+                {"role": "system", "content": "你是一个诗人。"},
+                {"role": "user", "content": QUESTION},
+            ],
+            "max_tokens": 300,
+            "temperature": 0,
+        },
+        timeout=60,
+    ).json()["choices"][0]["message"]["content"]
+    assert shown == expected and len(shown) > 10  # the streamed text, character for character
+    assert browser.execute_script("return window.updates") >= 2  # it arrived in pieces
+    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "idle"
+
+
+def test_stop_and_new_chat(url, browser):
+    from selenium.webdriver.common.by import By
+
+    set_value(browser, "max-tokens", "1900")
+    before = len(browser.find_elements(By.CSS_SELECTOR, ".message.assistant"))
+    box = browser.find_element(By.ID, "input")
+    box.send_keys("Tell me a long story")
+    browser.find_element(By.ID, "send").click()
+    answers = wait_until(
+        lambda: [
+            a
+            for a in [browser.find_elements(By.CSS_SELECTOR, ".message.assistant")]
+            if len(a) > before
+        ]
+    )[0]
+    wait_until(lambda: answers[-1].text.strip() or answers[-1].get_attribute("data-done"))
+    if not answers[-1].get_attribute("data-done"):
+        browser.find_element(By.ID, "stop").click()
+        wait_until(lambda: answers[-1].get_attribute("data-done") == "true")
+        assert "(stopped)" in answers[-1].text
+        wait_until(lambda: running(url) == 0, timeout=10)  # the server freed the slot
+    assert browser.find_element(By.ID, "send").is_enabled()
+    browser.find_element(By.ID, "new-chat").click()
+    assert browser.find_elements(By.CSS_SELECTOR, ".message") == []
+    assert browser.find_element(By.ID, "empty").is_displayed()
