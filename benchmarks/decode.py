@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from transformers import GenerationConfig
 from transformers.generation.streamers import BaseStreamer
 
@@ -127,7 +126,7 @@ def measure(name: str, model_dir: Path, vocab: int, repeats: int) -> dict[str, f
         for rep in range(repeats + 1):  # the first round warms up
             for threads in sorted({default_threads, 1}):
                 torch.set_num_threads(threads)
-                engine.decode_threads = threads
+                engine.threads = threads
                 for impl in ("hf", "ours"):
                     before = peak_window()
                     if impl == "hf":

@@ -24,6 +24,7 @@ from instructgen.data.builtin import (
     split_sizes,
     write_builtin,
 )
+from instructgen.data.builtin_phrasings import WRAPPERS
 from instructgen.data.builtin_world import AREAS, LANGS, heldout_entities
 from instructgen.data.checkers import check, validate_spec
 from instructgen.errors import DataError, UserError
@@ -142,13 +143,30 @@ def test_checkers_reject_wrong_answers(world):
         assert total and rejected / total >= 0.85, (family, lang, rejected, total)
 
 
+def _unwrappings(prompt: str, lang: str) -> set[str]:
+    """A train or val prompt as written and without each greeting or closing `wrap` may add."""
+    prefixes, suffixes = WRAPPERS[lang]
+    heads = {prompt} | {prompt.removeprefix(p) for p in prefixes}
+    return heads | {h.removesuffix(s) for h in heads for s in suffixes}
+
+
 def test_test_split_uses_only_heldout_phrasings(world):
     templates = {(f.name, lang): f for f in FAMILIES for lang in LANGS}
+    wrapped = 0
     for split in SPLITS:
         for r in world["splits"][split]:
-            f = templates[(r["family"], r["lang"])]
-            pool = f.heldout[r["lang"]] if split == "test" else f.phrasings[r["lang"]]
-            assert any(_template_regex(t).fullmatch(_user(r)) for t in pool), (split, r)
+            f, lang = templates[(r["family"], r["lang"])], r["lang"]
+            if split == "test":
+                assert any(_template_regex(t).fullmatch(_user(r)) for t in f.heldout[lang]), r
+                continue
+            cores = [
+                c
+                for c in _unwrappings(_user(r), lang)
+                if any(_template_regex(t).fullmatch(c) for t in f.phrasings[lang])
+            ]
+            assert cores, (split, r)
+            wrapped += _user(r) not in cores
+    assert 0.2 < wrapped / (len(world["splits"]["train"]) + len(world["splits"]["val"])) < 0.7
 
 
 def test_heldout_phrasings_never_occur_in_train_val_or_corpus(world):

@@ -17,7 +17,7 @@ INSTRUCTION = "请用中文写一首关于春天的诗。"
 @pytest.fixture(scope="module", autouse=True)
 def wired():
     if "--model" not in run_cli("generate", "--help").stdout:
-        pytest.skip("`instructgen generate` is not wired into cli.py yet")
+        pytest.skip("`instructgen generate` is not wired into the CLI yet")
 
 
 def _generate(model, *flags: str):

@@ -38,6 +38,9 @@ from instructgen.tokenizer import Tokenizer
         ({"logprobs": 99}, "logprobs"),
         ({"temperature": float("nan")}, "temperature"),
         ({"tempreature": 0.5}, "tempreature"),
+        ({"temperature": "hot"}, "temperature"),
+        ({"n": 1.5}, "n"),
+        ({"stop": 3}, "stop"),
     ],
 )
 def test_bad_sampling_values_name_the_field(kwargs, field):

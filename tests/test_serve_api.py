@@ -73,7 +73,7 @@ def test_metrics_after_requests(url, client):
     assert float(count.split()[-1]) > 0
 
 
-# -- completions ------------------------------------------------------------------------------------
+# -- completions --------------------------------------------------------------------------------
 
 
 def test_completion_prompt_forms(url, client):
@@ -338,6 +338,7 @@ def test_context_overflow_names_both_counts(client):
         client.completions.create(model="m", prompt="Hello world", max_tokens=1000)
     message = str(info.value)
     assert "128" in message and "1000" in message and "in the prompt" in message
+    assert info.value.code == "context_length_exceeded"
     with pytest.raises(openai.BadRequestError, match="maximum context length"):
         client.chat.completions.create(
             model="m", messages=[{"role": "user", "content": "Hi"}], max_tokens=500
@@ -350,3 +351,16 @@ def test_unknown_route_and_body_limit(url):
     big = {"prompt": "x" * (600 * 1024), "max_tokens": 1}
     assert_error_shape(post(url, "/v1/completions", big), 413)
     assert httpx.get(url + "/health").status_code == 200
+
+
+def test_stream_events_survive_splitlines_readers(url):
+    """U+2028, U+2029 and U+0085 are escaped, so readers that split lines like str.splitlines
+    (httpx's iter_lines) still see one event per line."""
+    text = "line\u2028break\x85next\u2029end"
+    body = {"prompt": text, "max_tokens": 2, "echo": True, "stream": True}
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with httpx.stream("POST", url + "/v1/completions", json=body, headers=headers) as response:
+        lines = [line for line in response.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line[len("data: ") :]) for line in lines[:-1]]
+    assert "".join(c["choices"][0]["text"] for c in chunks).startswith(text)

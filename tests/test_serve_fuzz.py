@@ -148,6 +148,13 @@ def test_raw_fuzz_never_5xx(url, method, path, raw):
     assert response.status_code < 500, response.text[:300]
 
 
+def nested_schema(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
 @pytest.mark.parametrize(
     "raw",
     [
@@ -163,6 +170,16 @@ def test_raw_fuzz_never_5xx(url, method, path, raw):
             {
                 "messages": [{"role": "user", "content": "x"}],
                 "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": 7}}},
+            }
+        ).encode(),
+        json.dumps(
+            {
+                "messages": [{"role": "user", "content": "x"}],
+                "max_tokens": 2,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "deep", "schema": nested_schema(400)},
+                },
             }
         ).encode(),
         json.dumps(

@@ -25,19 +25,28 @@ from typing import Any
 
 from instructgen.data.builtin_apps import APP_FAMILIES
 from instructgen.data.builtin_corpus import DOCUMENT_KINDS, corpus
+from instructgen.data.builtin_phrasings import wrap
 from instructgen.data.builtin_skills import SKILL_FAMILIES
-from instructgen.data.builtin_world import AREAS, LANGS, Family, Pool, heldout_entities
+from instructgen.data.builtin_world import (
+    AREAS,
+    LANGS,
+    Family,
+    Pool,
+    heldout_entities,
+    leaks_heldout,
+)
 from instructgen.data.checkers import validate_spec
 from instructgen.errors import ConfigError, DataError, UserError
 from instructgen.files import atomic_dir
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 DEFAULT_SIZE = 6000
 SPLITS = ("train", "val", "test")
 FILES = ("corpus.txt", "corpus.jsonl", "train.jsonl", "val.jsonl", "test.jsonl", "card.json")
 FAMILIES: tuple[Family, ...] = APP_FAMILIES + SKILL_FAMILIES
 MIN_VAL_PER_CELL, MIN_TEST_PER_CELL = 2, 5  # a cell is one (family, language)
 MIN_DOCUMENTS = 1000
+MADE_SHARE = 0.5  # share of made-up entities in train, val and corpus (builtin_procedural)
 _TRIES = 20  # draws per instance to find a prompt not yet used
 
 
@@ -78,7 +87,9 @@ def generate(
     for split in SPLITS:
         rng = random.Random(f"instructgen-builtin:{seed}:{split}")
         splits[split] = _split(split, sizes[split], rng, set() if split == "test" else seen)
-    docs = corpus(random.Random(f"instructgen-builtin:{seed}:corpus"), max(MIN_DOCUMENTS, size))
+    docs = corpus(
+        random.Random(f"instructgen-builtin:{seed}:corpus"), max(MIN_DOCUMENTS, size), MADE_SHARE
+    )
     return splits, docs
 
 
@@ -192,7 +203,7 @@ def _split(
     split: str, n: int, rng: random.Random, seen: set[tuple[str | None, str]]
 ) -> list[dict[str, Any]]:
     cells = [(family, lang) for family in FAMILIES for lang in LANGS]
-    pool = Pool(heldout=split == "test")
+    pool = Pool(heldout=split == "test", made=MADE_SHARE)
     records = []
     for (family, lang), k in zip(cells, _spread(n, len(cells), rng)):
         phrasings = family.heldout[lang] if split == "test" else family.phrasings[lang]
@@ -209,11 +220,20 @@ def _instance(
     rng: random.Random,
     seen: set[tuple[str | None, str]],
 ) -> dict[str, Any]:
-    """One record whose prompt (system, user) is new to `seen` if `_TRIES` draws can find one."""
-    for _ in range(_TRIES):
+    """One record whose prompt (system, user) is new to `seen` if `_TRIES` draws can find one.
+
+    A train or val record never holds a held-out entity, not even across the seams of its
+    template (a made-up word next to a fixed one)."""
+    tries = 0
+    while True:
         sample = family.make(rng, lang, pool)
         user = rng.choice(phrasings).format(**sample.slots)
-        if (sample.system, user) not in seen:
+        if not pool.heldout:
+            user = wrap(rng, lang, user)
+        if not pool.heldout and leaks_heldout(f"{sample.system}\n{user}\n{sample.answer}"):
+            continue
+        tries += 1
+        if (sample.system, user) not in seen or tries >= _TRIES:
             break
     seen.add((sample.system, user))
     messages = [{"role": "system", "content": sample.system}] if sample.system else []

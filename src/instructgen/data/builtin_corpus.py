@@ -10,7 +10,14 @@ import random
 
 from instructgen.data import builtin_apps as apps
 from instructgen.data import builtin_skills as skills
-from instructgen.data.builtin_world import DAYS, INTERESTS, LANGS, Pool, join_items
+from instructgen.data.builtin_world import (
+    DAYS,
+    INTERESTS,
+    LANGS,
+    Pool,
+    join_items,
+    leaks_heldout,
+)
 
 _SEASONS = {"zh": ("春天", "夏天", "秋天", "冬天"), "en": ("spring", "summer", "autumn", "winter")}
 
@@ -215,11 +222,15 @@ DOCUMENT_KINDS = {
 }
 
 
-def corpus(rng: random.Random, n_docs: int) -> list[dict[str, str]]:
-    """`n_docs` documents, alternating Chinese and English: ``{"text": ..., "lang": ...}``."""
-    pool, kinds = Pool(heldout=False), list(DOCUMENT_KINDS.values())
+def corpus(rng: random.Random, n_docs: int, made: float = 0.0) -> list[dict[str, str]]:
+    """`n_docs` documents, alternating Chinese and English: ``{"text": ..., "lang": ...}``;
+    `made` is the share of made-up entities (builtin_procedural). No document names a held-out
+    entity."""
+    pool, kinds = Pool(heldout=False, made=made), list(DOCUMENT_KINDS.values())
     docs = []
     for i in range(n_docs):
         lang = LANGS[i % len(LANGS)]
-        docs.append({"text": rng.choice(kinds)(rng, lang, pool), "lang": lang})
+        while leaks_heldout(text := rng.choice(kinds)(rng, lang, pool)):
+            pass
+        docs.append({"text": text, "lang": lang})
     return docs

@@ -8,6 +8,7 @@ Test entities are chosen so that no train text contains them, even as a substrin
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from instructgen.data.builtin_phrasings import PHRASINGS
+from instructgen.data.builtin_procedural import make_catalog_item, make_entity
 
 LANGS = ("zh", "en")
 AREAS = ("writing", "support", "personalize", "skills")
@@ -216,22 +218,38 @@ def heldout_entities() -> list[str]:
 
 
 class Pool:
-    """The entities one split may use: train entities, or (heldout=True) test entities."""
+    """The entities one split may use: train entities, or (heldout=True) test entities.
 
-    def __init__(self, heldout: bool):
+    A train pool with ``made`` > 0 draws that share of its entities from builtin_procedural
+    (made-up names, words, cities...), never one that contains a held-out entity.
+    """
+
+    def __init__(self, heldout: bool, made: float = 0.0):
         self.heldout = heldout
+        self.made = 0.0 if heldout else made
 
     def items(self, kind: str, lang: str) -> tuple[str, ...]:
         return ENTITIES[kind][lang][1 if self.heldout else 0]
 
     def one(self, rng: random.Random, kind: str, lang: str) -> str:
+        if self.made and rng.random() < self.made:
+            return _unseen(lambda: make_entity(rng, kind, lang))
         return rng.choice(self.items(kind, lang))
 
     def some(self, rng: random.Random, kind: str, lang: str, k: int) -> list[str]:
-        """k distinct entities (k at most the pool's size)."""
-        return rng.sample(self.items(kind, lang), k)
+        """k distinct entities (k at most the fixed pool's size)."""
+        if not self.made:
+            return rng.sample(self.items(kind, lang), k)
+        out: list[str] = []
+        while len(out) < k:
+            x = self.one(rng, kind, lang)
+            if x not in out:
+                out.append(x)
+        return out
 
     def catalog_item(self, rng: random.Random, lang: str, interest: int) -> str:
+        if self.made and rng.random() < self.made:
+            return _unseen(lambda: make_catalog_item(rng, lang, interest))
         return rng.choice(CATALOG[lang][interest][1 if self.heldout else 0])
 
     def email(self, rng: random.Random, name: str | None = None) -> str:
@@ -240,6 +258,24 @@ class Pool:
         if rng.random() < 0.5:
             handle += str(rng.randint(1, 99))
         return f"{handle}@{rng.choice(DOMAINS)}"
+
+
+@functools.cache
+def _heldout_pattern() -> re.Pattern:
+    entities = sorted({e.casefold() for e in heldout_entities()}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, entities)))
+
+
+def leaks_heldout(text: str) -> bool:
+    """True when `text` contains a held-out (test-only) entity, ignoring case."""
+    return _heldout_pattern().search(text.casefold()) is not None
+
+
+def _unseen(make: Callable[[], str]) -> str:
+    """The first of make()'s values that contains no held-out entity."""
+    while leaks_heldout(value := make()):
+        pass
+    return value
 
 
 @dataclass(frozen=True)

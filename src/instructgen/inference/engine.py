@@ -40,6 +40,7 @@ from instructgen.inference.sampling import (
     token_logprobs,
 )
 from instructgen.inference.stops import TextStream
+from instructgen.inference.threads import cpu_threads
 from instructgen.model.checkpoint import load_model
 from instructgen.model.transformer import KVCache, Transformer
 from instructgen.tokenizer import Tokenizer
@@ -137,12 +138,10 @@ class Request:
         params: SamplingParams,
         role_ids: list[int] | None,
     ):
-        self.id, self.prompt_ids, self.params, self.role_ids = (
-            request_id,
-            prompt_ids,
-            params,
-            role_ids,
-        )
+        self.id = request_id
+        self.prompt_ids = prompt_ids
+        self.params = params
+        self.role_ids = role_ids
         self.prompt_logprobs: list[TokenLogprob | None] | None = None
         self.sequences: list[_Sequence] = []
         self.aborted = False
@@ -166,13 +165,15 @@ class Engine:
         max_batch_size: int = 32,
         stop_ids: Sequence[int] | None = None,
         share_weights: bool = False,
-        decode_threads: int | None = 1,
+        threads: int | None = None,
     ):
+        """threads: CPU threads for forward passes (None: one for small passes, see threads.py)."""
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.config = model.config
         self.max_batch_size = max_batch_size
-        self.decode_threads = decode_threads
+        self.threads = threads
+        self._params = sum(p.numel() for p in model.parameters())
         self.stop_ids = list(stop_ids) if stop_ids is not None else tokenizer.stop_ids
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
@@ -295,13 +296,16 @@ class Engine:
         if self._rows:
             self.cache.make_room()
             tokens = torch.tensor([s.last for s in self._rows], device=self.device)
-            with _threads(self.decode_threads if self.device.type == "cpu" else None):
-                logits = self.decoder.step(tokens, self.cache).float()
+            with self._cpu_threads(len(self._rows)):
+                logits = self.decoder.step(tokens, self.cache).float().cpu()  # sampled on CPU
             self._advance(list(self._rows), logits, outputs)
         admitted = self._admit()
         if admitted:
             self._prefill(admitted, outputs)
         return outputs
+
+    def _cpu_threads(self, tokens: int) -> contextlib.AbstractContextManager:
+        return cpu_threads(self.device, tokens, self._params, self.threads)
 
     def _apply_aborts(self, outputs: list[StepOutput]) -> None:
         with self._lock:
@@ -351,8 +355,9 @@ class Engine:
                 [[0] * p + list(role) for p, role in zip(pads, roles)], device=self.device
             )
         temp = KVCache(self.config, len(requests), width, device=self.device, dtype=self.dtype)
-        hidden = self.model(ids, cache=temp, return_hidden=True, **kwargs)
-        last = self.model.lm_head(hidden[:, -1]).float()
+        with self._cpu_threads(ids.numel()):
+            hidden = self.model(ids, cache=temp, return_hidden=True, **kwargs)
+        last = self.model.lm_head(hidden[:, -1]).float().cpu()
 
         self._reserve(requests, width)
         sources, starting = [], []
@@ -393,7 +398,7 @@ class Engine:
         ids = request.prompt_ids
         if len(ids) < 2:
             return [None]
-        logits = self.model.lm_head(hidden[:-1]).float()
+        logits = self.model.lm_head(hidden[:-1]).float().cpu()
         return [None, *token_logprobs(logits, ids[1:], request.params.prompt_logprobs)]
 
     def _advance(
@@ -542,21 +547,6 @@ class Engine:
         finally:
             if not request.finished:
                 self.abort(request)  # its rows are freed at the next step
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Run torch ops on n CPU threads. A one-token step is a chain of tiny ops: one thread runs
-    them as fast as several and never waits at a barrier for a core another process holds."""
-    old = torch.get_num_threads()
-    if n is None or n == old:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def stop_ids_of(model_dir: str | Path, tokenizer: Tokenizer) -> list[int]:

@@ -9,6 +9,7 @@ comes out the same way as from the native backend.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from instructgen.inference.backends import (
 )
 from instructgen.inference.sampling import SamplingParams, apply_penalties, token_logprobs
 from instructgen.inference.stops import TextStream, truncate_at_stop
+from instructgen.inference.threads import cpu_threads
 
 __all__ = ["HFLLM"]
 
@@ -44,7 +46,14 @@ _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch
 class HFLLM(LLM):
     backend = "hf"
 
-    def __init__(self, model: str | Path, *, dtype: str = "float32", device: str = "cpu"):
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        dtype: str = "float32",
+        device: str = "cpu",
+        threads: int | None = None,
+    ):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         name = str(model)
@@ -62,6 +71,8 @@ class HFLLM(LLM):
             ) from None
         self.model.to(device).eval()
         self.device = torch.device(device)
+        self.threads = threads
+        self._params = sum(p.numel() for p in self.model.parameters())
         self.model_name = Path(name).name if Path(name).is_dir() else name
         config = self.model.config
         self.context_length = getattr(config, "max_position_embeddings", None) or getattr(
@@ -152,6 +163,19 @@ class HFLLM(LLM):
             kwargs["stopping_criteria"] = StoppingCriteriaList([stop])
         return kwargs
 
+    @contextlib.contextmanager
+    def _run(self, rows: int, params: SamplingParams) -> Iterator[None]:
+        """Inference mode, the request's seed (torch's global generator, saved and restored
+        around the call), and CPU threads sized by the decode steps' work."""
+        with (
+            torch.inference_mode(),
+            torch.random.fork_rng(devices=[]),
+            cpu_threads(self.device, rows, self._params, self.threads),
+        ):
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+            yield
+
     def _padded(self, ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(i) for i in ids)
         input_ids = torch.tensor([[self.pad_id] * (width - len(i)) + i for i in ids])
@@ -169,9 +193,7 @@ class HFLLM(LLM):
         copies = _copies(params)
         width, rows = input_ids.size(1), len(ids) * copies
         kwargs = self._kwargs(params, width, rows)
-        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-            if params.seed is not None:
-                torch.manual_seed(params.seed)
+        with self._run(rows, params):
             out = self.model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
         stops = set(kwargs["eos_token_id"] or [])
         completions = []
@@ -224,9 +246,7 @@ class HFLLM(LLM):
 
         def run() -> None:
             try:
-                with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-                    if params.seed is not None:
-                        torch.manual_seed(params.seed)
+                with self._run(1, params):
                     self.model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
             except BaseException as exc:  # handed to the consumer thread
                 tokens.put(exc)

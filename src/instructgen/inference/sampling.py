@@ -61,6 +61,7 @@ class SamplingParams:
     skip_special_tokens: bool = True
 
     def __post_init__(self) -> None:
+        self._check_types()
         if isinstance(self.stop, str):
             self.stop = [self.stop]
         self.stop = [s for s in (self.stop or []) if s]
@@ -94,6 +95,22 @@ class SamplingParams:
         for s in self.stop:
             _check(isinstance(s, str), "stop", "must be strings", s)
 
+    def _check_types(self) -> None:
+        for name in _NUMBERS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"must be a number, got {value!r}", field=name)
+        for name, optional in _INTEGERS.items():
+            value = getattr(self, name)
+            if (value is None and not optional) or (
+                value is not None and (isinstance(value, bool) or not isinstance(value, int))
+            ):
+                raise ConfigError(f"must be an integer, got {value!r}", field=name)
+        if self.stop is not None and not isinstance(self.stop, (str, list, tuple)):
+            raise ConfigError(
+                f"must be a string or a list of strings, got {self.stop!r}", field="stop"
+            )
+
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> SamplingParams:
         """SamplingParams from keyword arguments; an unknown name is a ConfigError naming it."""
@@ -121,6 +138,25 @@ class SamplingParams:
     @property
     def filtered(self) -> bool:
         return self.top_k > 0 or self.top_p < 1 or self.min_p > 0
+
+
+_NUMBERS = (
+    "temperature",
+    "top_p",
+    "min_p",
+    "repetition_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+)
+_INTEGERS = {  # name: whether None is allowed
+    "max_tokens": True,
+    "min_tokens": False,
+    "top_k": False,
+    "seed": True,
+    "n": False,
+    "logprobs": True,
+    "prompt_logprobs": True,
+}
 
 
 def _check(ok: bool, name: str, rule: str, value: Any) -> None:

@@ -85,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m instructgen.serve",
         description="OpenAI-compatible HTTP server with a web chat page.",
         epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
     args = parser.parse_args(argv)

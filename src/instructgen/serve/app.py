@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
+import socket
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -53,6 +55,7 @@ __all__ = ["create_app", "run", "error_response"]
 
 log = logging.getLogger("instructgen.serve")
 
+_UNION_TAG = re.compile(r"(constrained-)?(str|int|float|bool)|.*\[.*\]|function-.*")
 _OPEN_PATHS = ("/", "/health", "/metrics", "/openapi.json")  # reachable without a key
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -91,7 +94,9 @@ def _json(model: BaseModel) -> Response:
 
 
 def _location(loc: Sequence[Any]) -> str | None:
-    parts = [str(p) for p in loc if p != "body"]
+    """A validation error's field path: messages.0.content (no "body", no union member tags
+    such as "str" or "list[int]")."""
+    parts = [str(p) for p in loc if p != "body" and not _UNION_TAG.fullmatch(str(p))]
     return ".".join(parts) or None
 
 
@@ -368,6 +373,19 @@ def _answer(result: Any) -> Response:
     return _json(result) if isinstance(result, BaseModel) else result
 
 
+def _check_port(host: str, port: int) -> None:
+    """Fail with a clear message (exit 2) when the address cannot be bound, before loading."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UserError(
+                f"cannot listen on {host}:{port}: {exc.strerror}", field="port"
+            ) from None
+
+
 def run(
     model_dir: str | Path,
     *,
@@ -387,6 +405,7 @@ def run(
 
     from instructgen.safety import install_log_redaction
 
+    _check_port(host, port)
     app = create_app(
         model_dir,
         api_keys=api_keys,

@@ -24,6 +24,7 @@ from instructgen.inference.engine import StepOutput
 from instructgen.inference.sampling import SamplingParams
 from instructgen.serve.logprobs import LegacyLogprobs, chat_logprobs, echo_prompt
 from instructgen.serve.protocol import (
+    GREEDY_BELOW,
     ChatChoice,
     ChatCompletionChunk,
     ChatCompletionRequest,
@@ -41,7 +42,6 @@ from instructgen.serve.protocol import (
     ErrorResponse,
     OutputMessage,
     Sampling,
-    GREEDY_BELOW,
     UsageInfo,
     new_id,
     now,
@@ -52,11 +52,18 @@ from instructgen.serve.state import ServerState
 __all__ = ["chat_completion", "completion", "chat_messages", "ServerError", "sampling_params"]
 
 DONE = "data: [DONE]\n\n"
+# JSON leaves these raw inside strings, but line readers that follow str.splitlines() (httpx's
+# aiter_lines among them) would cut an event there
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 _CONTEXT_TAIL = 6  # prompt tokens the stream detokenizer decodes with (the engine's choice)
 
 
 class ServerError(Exception):
     """Generation failed inside the server (not the client's fault): 500."""
+
+
+class ContextLengthExceeded(UserError):
+    code = "context_length_exceeded"
 
 
 class ClientGone(Exception):
@@ -105,7 +112,7 @@ def check_context(prompt_tokens: int, max_tokens: int | None, context: int, para
     """prompt + max_tokens must fit the context window (OpenAI's wording, both counts named)."""
     wanted = prompt_tokens + (max_tokens or 0)
     if wanted > context or prompt_tokens >= context:
-        raise UserError(
+        raise ContextLengthExceeded(
             f"This model's maximum context length is {context} tokens. However, you requested "
             f"{wanted} tokens ({prompt_tokens} in the prompt, {max_tokens or 0} for the "
             f"completion). Please reduce the length of the prompt or max_tokens.",
@@ -164,10 +171,11 @@ def _prompts(prompt: Any) -> list[str | list[int]]:
     return list(prompt)
 
 
-async def _run(fn: Callable[[], Any]) -> Any:
-    """Tokenizer and template work off the event loop; input that breaks it is the client's."""
+async def _submit(state: ServerState, encode: Callable[[], list[Submission]]) -> Stream:
+    """Encode (off the event loop) and queue; input too deep for the tokenizer, the template
+    or the JSON-schema compiler is the client's mistake."""
     try:
-        return await anyio.to_thread.run_sync(fn)
+        return await state.scheduler.submit(await anyio.to_thread.run_sync(encode))
     except RecursionError:
         raise UserError("the request is nested too deeply") from None
 
@@ -197,7 +205,7 @@ async def completion(state: ServerState, req: CompletionRequest, http: HTTPReque
             subs.append(Submission(ids, params))
         return subs
 
-    stream = await state.scheduler.submit(await _run(encode))
+    stream = await _submit(state, encode)
     reply = _Reply(state, stream, name, "cmpl", req.n, req.include_usage)
     if req.stream:
         return reply.respond(_completion_events(reply, req))
@@ -320,7 +328,7 @@ async def chat_completion(state: ServerState, req: ChatCompletionRequest, http: 
         check_context(len(ids), max_tokens, state.context_length, "messages")
         return [Submission(ids, params, roles)]
 
-    stream = await state.scheduler.submit(await _run(encode))
+    stream = await _submit(state, encode)
     reply = _Reply(state, stream, name, "chatcmpl", req.n, req.include_usage)
     if req.stream:
         return reply.respond(_chat_events(reply, req))
@@ -409,8 +417,7 @@ class _Reply:
         )
 
     def sse(self, chunk: BaseModel) -> str:
-        exclude = None if self.include_usage else {"usage"}
-        return f"data: {chunk.model_dump_json(exclude=exclude)}\n\n"
+        return event(chunk, exclude=None if self.include_usage else {"usage"})
 
     def _check(self, items: list[Item]) -> None:
         for item in items:
@@ -456,14 +463,13 @@ class _Reply:
         """The end of a stream: the error event or the usage chunk, then [DONE]."""
         if self.error is not None:
             kind = "service_unavailable" if self.error.status == 503 else "server_error"
-            body = ErrorResponse(error=ErrorInfo(message=self.error.error or "", type=kind))
-            yield f"data: {body.model_dump_json()}\n\n"
+            yield event(ErrorResponse(error=ErrorInfo(message=self.error.error or "", type=kind)))
         elif self.include_usage:
             cls = CompletionChunk if self.id.startswith("cmpl") else ChatCompletionChunk
             usage = cls(
                 id=self.id, created=self.created, model=self.model, choices=[], usage=self.usage()
             )
-            yield f"data: {usage.model_dump_json()}\n\n"
+            yield event(usage)
         yield DONE
 
     def respond(self, events: AsyncIterator[str]) -> StreamingResponse:
@@ -487,6 +493,11 @@ class _EventStream(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             self.on_close()
+
+
+def event(chunk: BaseModel, exclude: set[str] | None = None) -> str:
+    """One server-sent event: `data: {json}` and a blank line."""
+    return f"data: {chunk.model_dump_json(exclude=exclude).translate(_LINE_BREAKS)}\n\n"
 
 
 async def _disconnected(http: HTTPRequest) -> None:

@@ -48,9 +48,13 @@ __all__ = [
 MAX_N = 128
 MAX_LOGPROBS = 20
 MAX_STOPS = 32
+MAX_STOP_CHARS = 512  # each stop string is searched for at every token
 MAX_MESSAGES = 2048
 GREEDY_BELOW = 1e-5  # temperatures under this are greedy (dividing by them overflows)
 SEED_LIMIT = 2**63 - 2**20  # the engine adds the choice index to the seed
+
+
+StopString = Annotated[str, Field(max_length=MAX_STOP_CHARS)]
 
 
 def new_id(prefix: str) -> str:
@@ -81,7 +85,7 @@ class Sampling(Request):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     n: int = Field(1, ge=1, le=MAX_N)
-    stop: str | Annotated[list[str], Field(max_length=MAX_STOPS)] | None = None
+    stop: StopString | Annotated[list[StopString], Field(max_length=MAX_STOPS)] | None = None
     seed: int | None = Field(None, ge=0, le=SEED_LIMIT)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)

@@ -40,6 +40,7 @@ class QueueFull(UserError):
     """Every queue slot is taken: answer 429 and ask the client to retry."""
 
     status_code = 429
+    code = "rate_limit_exceeded"
     retry_after = 1
 
 
@@ -47,6 +48,7 @@ class NotReady(UserError):
     """The model is still loading (or failed to load): answer 503."""
 
     status_code = 503
+    code = "model_not_ready"
     retry_after = 5
 
 

@@ -16,6 +16,7 @@ __all__ = ["ModelNotFound", "ServerState"]
 
 class ModelNotFound(UserError):
     status_code = 404
+    code = "model_not_found"
 
 
 @dataclass

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from instructgen.config import to_dict
-from instructgen.data.templates import Example, encode_example, get_template, set_template
+from instructgen.data.templates import Example, encode_example, set_template
 from instructgen.errors import ConfigError, DataError, ModelDirError
 from instructgen.model.checkpoint import (
     PROVENANCE_FILE,
@@ -383,12 +383,9 @@ def finetune(
     if not model_dir.is_dir():
         raise ModelDirError("model directory not found", file=str(model_dir))
     tokenizer = Tokenizer.from_dir(model_dir)
-    template = (
-        get_template(options.template)
-        if options.template
-        else (tokenizer.chat_template or get_template("chatml"))
-    )
-    set_template(tokenizer, template) if options.template or not tokenizer.chat_template else None
+    if options.template or not tokenizer.chat_template:
+        set_template(tokenizer, options.template or "chatml")
+    template = tokenizer.chat_template
 
     native = _is_native(model_dir) and not options.lora
     if native:

@@ -1,0 +1,42 @@
+"""How many CPU threads a forward pass gets.
+
+A pass over few tokens of a small model is a chain of tiny ops: more threads make it no faster,
+and on a busy machine every op waits at a barrier for a core another process holds (a 2-core
+laptop running a server and a browser slows down tens of times). Such passes run on one
+thread; larger ones keep torch's setting. `threads` overrides the rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+__all__ = ["cpu_threads", "SMALL_PASS"]
+
+SMALL_PASS = 2**27  # tokens × parameters: a few milliseconds of work on one core
+
+
+def cpu_threads(
+    device: torch.device, tokens: int, parameters: int, threads: int | None = None
+) -> contextlib.AbstractContextManager:
+    """Context for a pass over `tokens` tokens of a model with `parameters` parameters."""
+    if device.type != "cpu":
+        return contextlib.nullcontext()
+    if threads is None and tokens * parameters <= SMALL_PASS:
+        threads = 1
+    return _set_threads(threads)
+
+
+@contextlib.contextmanager
+def _set_threads(n: int | None) -> Iterator[None]:
+    old = torch.get_num_threads()
+    if n is None or n == old:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
