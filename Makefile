@@ -30,7 +30,7 @@ $(LEGACY_VENV)/.installed:
 	touch $@
 
 demo: install
-	$(VENV)/bin/instructgen quickstart --out runs/demo --fast
+	$(VENV)/bin/instructgen quickstart --out runs/quickstart
 
 test: install
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -277,3 +277,44 @@ def test_load_split_errors(world, tmp_path):
         load_split(tmp_path, "val")
     assert (info.value.line, info.value.field) == (2, "checker.value")
     assert "val.jsonl:2" in str(info.value)
+
+
+def test_train_mixes_made_up_entities_with_the_fixed_pools(world):
+    from instructgen.data.builtin_world import ENTITIES
+
+    names = [
+        (r["lang"], json.loads(_reference(r))["name"])
+        for r in world["splits"]["train"]
+        if r["family"] == "to_json"
+    ]
+    made = [n for lang, n in names if n not in ENTITIES["name"][lang][0]]
+    assert 0.3 < len(made) / len(names) < 0.7
+    assert len(set(made)) > 0.9 * len(made)  # made-up names rarely repeat: copy, don't recall
+    assert re.search(r"[A-Z][a-z]{2,}", " ".join(made)) and re.search(
+        "[\u4e00-\u9fff]{2}", " ".join(made)
+    )
+
+
+def test_made_up_entities_are_varied_and_never_contain_a_heldout_one():
+    import random
+
+    from instructgen.data.builtin_world import CATALOG, ENTITIES, Pool, leaks_heldout
+
+    rng, pool = random.Random(0), Pool(heldout=False, made=1.0)
+    for kind, by_lang in ENTITIES.items():
+        for lang, (train, _) in by_lang.items():
+            drawn = [pool.one(rng, kind, lang) for _ in range(1000)]
+            assert not any(leaks_heldout(x) for x in drawn), (kind, lang)
+            assert len(set(drawn)) > 300 and len(set(drawn) & set(train)) < 10, (kind, lang)
+            assert len(set(pool.some(rng, kind, lang, 6))) == 6
+    for lang in LANGS:
+        items = {
+            pool.catalog_item(rng, lang, i) for i in range(len(CATALOG[lang])) for _ in range(50)
+        }
+        assert len(items) > 100 and not any(leaks_heldout(x) for x in items)
+    assert Pool(heldout=True, made=0.5).made == 0  # the test split draws test entities only
+    assert (
+        leaks_heldout("Dear PERPETUA,")
+        and leaks_heldout("去拉萨")
+        and not leaks_heldout("Dear Diana")
+    )

@@ -43,7 +43,7 @@ class Plan:
 
 
 FULL = Plan(
-    size=6000,
+    size=20000,
     vocab_size=4096,
     model={
         "arch": "llama",
@@ -55,7 +55,17 @@ FULL = Plan(
     },
     pretrain={
         "objective": "clm",
-        "max_steps": 400,
+        "max_steps": 600,
+        "batch_size": 16,
+        "seq_len": 256,
+        "lr": 2e-3,
+        "warmup_steps": 30,
+        "eval_every": 100,
+        "save_every": 100,
+        "log_every": 10,
+    },
+    finetune={
+        "max_steps": 900,
         "batch_size": 16,
         "seq_len": 256,
         "lr": 1e-3,
@@ -63,18 +73,9 @@ FULL = Plan(
         "eval_every": 100,
         "save_every": 100,
         "log_every": 10,
-    },
-    finetune={
-        "max_steps": 500,
-        "batch_size": 16,
-        "seq_len": 256,
-        "lr": 5e-4,
-        "warmup_steps": 30,
-        "eval_every": 50,
-        "save_every": 50,
-        "log_every": 10,
         "early_stopping_patience": 4,
     },
+    eval_limit=600,
 )
 FAST = Plan(
     size=400,

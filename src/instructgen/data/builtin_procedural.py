@@ -96,15 +96,26 @@ def pseudo_word(rng: random.Random, min_syllables: int = 1, max_syllables: int =
             return word
 
 
+RARE_SHARE = 0.2  # share of made-up Chinese characters drawn from all of CJK, not the lists
+
+
+def _zh_char(rng: random.Random, common: str) -> str:
+    """A character of `common`, or now and then any CJK ideograph (U+4E00..U+9FA5): rare ones
+    are split into bytes by the tokenizer, like the rare characters of unseen names."""
+    if rng.random() < RARE_SHARE:
+        return chr(rng.randint(0x4E00, 0x9FA5))
+    return rng.choice(common)
+
+
 def zh_word(rng: random.Random, min_chars: int = 2, max_chars: int = 3) -> str:
-    """A made-up Chinese word of common characters (no character repeated)."""
-    return "".join(rng.sample(_ZH_CHARS, rng.randint(min_chars, max_chars)))
+    """A made-up Chinese word of (mostly common) characters."""
+    return "".join(_zh_char(rng, _ZH_CHARS) for _ in range(rng.randint(min_chars, max_chars)))
 
 
 def zh_name(rng: random.Random) -> str:
     """Surname (one character, sometimes two) + one or two given-name characters."""
     surname = rng.choice(_ZH_COMPOUND_SURNAMES) if rng.random() < 0.15 else rng.choice(_ZH_SURNAMES)
-    return surname + "".join(rng.choice(_ZH_GIVEN) for _ in range(rng.randint(1, 2)))
+    return surname + "".join(_zh_char(rng, _ZH_GIVEN) for _ in range(rng.randint(1, 2)))
 
 
 def _en(rng: random.Random, kind: str) -> str:
