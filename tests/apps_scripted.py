@@ -58,3 +58,18 @@ class ScriptedLLM(LLM):
                 text = json.dumps({"echo": user}, ensure_ascii=False)
             out.append(Completion([Choice(text, "stop")], Usage(1, 1), self.model_name))
         return out
+
+
+def wide_model_dir(tmp_path_factory, tokenizer_dir):
+    """A tiny random llama directory with a context long enough for the apps' prompts."""
+    from tests.conftest import make_model_dir
+
+    path = tmp_path_factory.mktemp("wide") / "model"
+    return make_model_dir(path, tokenizer_dir, "llama", max_seq_len=1024)
+
+
+def scripted_server(llm: ScriptedLLM):
+    """The scripted model behind the real OpenAI-compatible test server (a context manager → URL)."""
+    from tests.openai_server import serve
+
+    return serve(llm)

@@ -7,6 +7,7 @@ BM25 (bm25s) over Chinese-aware terms (apps.common.tokenize).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class Hit:
+    """A retrieved entry; score is its BM25 score over IDF₁ (see KnowledgeBase.search)."""
+
     entry: Entry
     score: float
 
@@ -73,16 +76,22 @@ class KnowledgeBase:
         return self._by_id.get(entry_id)
 
     def search(self, query: str, k: int = 3, min_score: float = 0.0) -> list[Hit]:
-        """The k best entries scoring above min_score, best first (ties by KB order)."""
+        """The k best entries with score > min_score, best first (ties by KB order).
+
+        score = BM25 / IDF₁ with IDF₁ = ln(1 + (N − 0.5) / 1.5), the IDF of a term found in one
+        of the N entries: about the number of distinctive query terms an entry matches, so one
+        threshold suits a knowledge base of 3 entries or of 3,000.
+        """
         terms = tokenize(query)
         if not terms:
             return []
         k = min(k, len(self.entries))
+        idf_1 = math.log(1 + (len(self.entries) - 0.5) / 1.5)
         docs, scores = self._index.retrieve([terms], k=k, show_progress=False)
         hits = [
-            Hit(self.entries[int(d)], float(s))
+            Hit(self.entries[int(d)], float(s) / idf_1)
             for d, s in zip(docs[0], scores[0])
-            if float(s) > min_score
+            if float(s) / idf_1 > min_score
         ]
         return sorted(hits, key=lambda h: (-h.score, self.entries.index(h.entry)))
 

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from instructgen.apps.common import detect_lang
 from instructgen.apps.kb import Hit, KnowledgeBase
 from instructgen.apps.sessions import SessionStore, scrub
@@ -87,7 +89,7 @@ class SupportBot:
         db: str | Path = ":memory:",
         shop: str = "",
         k: int = 3,
-        min_score: float = 0.5,
+        min_score: float = 0.4,
         max_history: int = 6,
         policy: Policy | None = None,
         max_tokens: int = 256,
@@ -187,15 +189,17 @@ def ground(answer: str, hits: list[Hit]) -> tuple[str, list[str]]:
     return answer, cited
 
 
+class MessageIn(BaseModel):
+    """The body of POST /support/sessions/{id}/messages."""
+
+    message: str
+    user: dict[str, Any] | None = None
+
+
 def support_router(bot: SupportBot):
     """A FastAPI router: POST /support/sessions/{id}/messages {"message", "user"?} → the reply;
     GET /support/sessions/{id} → the stored (redacted) session."""
     from fastapi import APIRouter, HTTPException
-    from pydantic import BaseModel
-
-    class MessageIn(BaseModel):
-        message: str
-        user: dict[str, Any] | None = None
 
     router = APIRouter()
 

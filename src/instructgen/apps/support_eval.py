@@ -144,7 +144,7 @@ def evaluate_support(
     seed: int = 0,
     size: int = 300,
     limit: int | None = None,
-    min_score: float = 0.5,
+    min_score: float = 0.4,
     k: int = 3,
 ) -> dict[str, Any]:
     """Answer accuracy (checker) and escalation figures over `support_cases`."""

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from instructgen import __version__
-from instructgen.cli import data, evaluation, models, safety, serving, training
+from instructgen.cli import apps, data, evaluation, models, safety, serving, training
 from instructgen.cli.common import Parser
 from instructgen.errors import UserError
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"instructgen {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
 
-    for group in (models, data, training, serving, evaluation, safety):
+    for group in (models, data, training, serving, evaluation, apps, safety):
         group.register(verbs)
 
     for verb, help in _PLANNED.items():
@@ -43,7 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
 _PLANNED = {
     "generate": "generate from a model directory, a Hugging Face model or an OpenAI-compatible URL",
     "chat": "chat in the terminal",
-    "app": "writing assistant, customer-service bot, personalized content",
 }
 
 
