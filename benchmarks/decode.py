@@ -4,7 +4,8 @@ Greedy decoding of 128 new tokens after a 32-token prompt, at batch 1 and batch 
 models built here with random weights and saved as one model directory that both load:
 the quickstart's model (instructgen/quickstart.py FULL plan) and a GPT-2-small-shaped model
 (124M parameters). Runs alternate between the two implementations and the best of --repeats
-counts, so a noisy neighbour on a shared CPU hurts both alike. Each runs at torch's default
+counts, so a noisy neighbour on a shared CPU hurts both alike. Memory is each one's peak
+resident growth from loading through its first generations (weights, caches, buffers). Each runs at torch's default
 thread count and at one thread, and each one's faster setting is compared. Decode time runs
 from the first generated token to the last (timestamps from a generate() streamer and from
 the engine's steps); prefill is the time to the first token. Both must produce the same tokens.
@@ -109,37 +110,47 @@ def run_ours(engine: Engine, prompts: torch.Tensor) -> tuple[float, float, torch
     return first - start, last - first, torch.tensor([r.sequences[0].output_ids for r in requests])
 
 
+def warm_prompts(vocab: int) -> dict[int, torch.Tensor]:
+    return {
+        bs: torch.randint(0, vocab, (bs, PROMPT), generator=torch.Generator().manual_seed(bs))
+        for bs in (1, 8)
+    }
+
+
 def measure(name: str, model_dir: Path, vocab: int, repeats: int) -> dict[str, float]:
+    """Decode and prefill figures at batch 1 and 8, and each implementation's memory: the peak
+    resident growth from loading it through its first batch-1 and batch-8 generations."""
     from transformers import AutoModelForCausalLM
 
+    prompts = warm_prompts(vocab)
+    start = peak_window()
     hf = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    engine = Engine.from_dir(model_dir, max_batch_size=8)
-    default_threads = torch.get_num_threads()
-    figures: dict[str, float] = {}
     for bs in (1, 8):
-        gen = torch.Generator().manual_seed(bs)
-        prompts = torch.randint(0, vocab, (bs, PROMPT), generator=gen)
-        # best (prefill, decode) per implementation and thread count; peak memory growth
-        best: dict[tuple[str, int], list[float]] = {}
-        grow = {"hf": 0.0, "ours": 0.0}
+        run_hf(hf, prompts[bs])
+    memory = {"hf": rss_mb("VmHWM") - start}
+    start = peak_window()
+    engine = Engine.from_dir(model_dir, max_batch_size=8)
+    for bs in (1, 8):
+        run_ours(engine, prompts[bs])
+    memory["ours"] = rss_mb("VmHWM") - start
+    print(
+        f"{name:10s} memory MB (weights, caches, buffers): ours {memory['ours']:.0f}  hf {memory['hf']:.0f}"
+    )
+    default_threads = torch.get_num_threads()
+    figures: dict[str, float] = {"memory_mb": memory["ours"], "hf_memory_mb": memory["hf"]}
+    for bs in (1, 8):
+        best: dict[tuple[str, int], list[float]] = {}  # (impl, threads): best [prefill, decode]
         same = True
-        for rep in range(repeats + 1):  # the first round warms up
+        for _ in range(repeats):
             for threads in sorted({default_threads, 1}):
                 torch.set_num_threads(threads)
                 engine.threads = threads
-                for impl in ("hf", "ours"):
-                    before = peak_window()
-                    if impl == "hf":
-                        pre, dec, out = run_hf(hf, prompts)
-                        hf_out = out
-                    else:
-                        pre, dec, out = run_ours(engine, prompts)
-                        same &= bool(torch.equal(out, hf_out))
-                    if rep == 0:
-                        continue
-                    grow[impl] = max(grow[impl], rss_mb("VmHWM") - before)
-                    old = best.setdefault((impl, threads), [pre, dec])
-                    best[(impl, threads)] = [min(old[0], pre), min(old[1], dec)]
+                hf_pre, hf_dec, hf_out = run_hf(hf, prompts[bs])
+                pre, dec, out = run_ours(engine, prompts[bs])
+                same &= bool(torch.equal(out, hf_out))
+                for impl, times in (("hf", (hf_pre, hf_dec)), ("ours", (pre, dec))):
+                    old = best.setdefault((impl, threads), list(times))
+                    best[(impl, threads)] = [min(a, b) for a, b in zip(old, times)]
         torch.set_num_threads(default_threads)
         row = {}
         for impl in ("hf", "ours"):
@@ -150,8 +161,8 @@ def measure(name: str, model_dir: Path, vocab: int, repeats: int) -> dict[str, f
         print(
             f"{name:10s} bs={bs}  decode tok/s: ours {row['ours'][0]:8.1f} ({row['ours'][2]} thr)  "
             f"hf {row['hf'][0]:8.1f} ({row['hf'][2]} thr)  ratio {ratio:5.2f}x | prefill ms: "
-            f"ours {row['ours'][1]:6.1f} hf {row['hf'][1]:6.1f} | peak memory growth MB: "
-            f"ours {grow['ours']:6.1f} hf {grow['hf']:6.1f} | same tokens: {'yes' if same else 'NO'}"
+            f"ours {row['ours'][1]:6.1f} hf {row['hf'][1]:6.1f} | same tokens: "
+            f"{'yes' if same else 'NO'}"
         )
         figures.update(
             {
@@ -160,12 +171,9 @@ def measure(name: str, model_dir: Path, vocab: int, repeats: int) -> dict[str, f
                 f"hf_decode_bs{bs}_tok_s": row["hf"][0],
                 f"prefill_bs{bs}_ms": row["ours"][1],
                 f"hf_prefill_bs{bs}_ms": row["hf"][1],
-                f"peak_mem_growth_bs{bs}_mb": grow["ours"],
-                f"hf_peak_mem_growth_bs{bs}_mb": grow["hf"],
                 f"same_tokens_bs{bs}": float(same),
             }
         )
-    figures["peak_rss_mb"] = rss_mb("VmHWM")
     return figures
 
 

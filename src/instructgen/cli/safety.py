@@ -41,6 +41,24 @@ def cmd_safety_check(args) -> int:
     return 1 if any(r["flagged"] for r in reports) else 0
 
 
+def cmd_safety_eval(args) -> None:
+    from instructgen.safety.pii_eval import labelled_pii_set, score_pii
+
+    scores = score_pii(labelled_pii_set(args.num, seed=args.seed))
+    if args.json:
+        print_json(scores)
+        return
+    print(f"{'kind':<16}{'precision':>10}{'recall':>8}{'f1':>7}{'support':>9}")
+    for kind, s in scores["per_kind"].items():
+        print(
+            f"{kind:<16}{s['precision']:>10.3f}{s['recall']:>8.3f}{s['f1']:>7.3f}{s['support']:>9}"
+        )
+    micro = scores["micro"]
+    print(
+        f"pii_precision={micro['precision']:.4f}\npii_recall={micro['recall']:.4f}\npii_char_recall={scores['char_recall']:.4f}"
+    )
+
+
 def register(verbs) -> None:
     # safety
     safety = verbs.add_parser("safety", help="PII redaction and moderation")
@@ -75,3 +93,13 @@ def register(verbs) -> None:
     p.add_argument(
         "--fail-on-pii", action="store_true", help="flag text that contains personal data"
     )
+    p = add(
+        ssub,
+        "eval",
+        cmd_safety_eval,
+        "precision and recall of PII detection on a generated labelled set (Chinese and English)",
+        "instructgen safety eval --num 1000",
+    )
+    p.add_argument("--num", type=int, default=500, help="labelled records")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")

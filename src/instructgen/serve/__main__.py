@@ -57,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
+    parser.add_argument(
+        "--moderation",
+        metavar="F",
+        help="YAML moderation policy (instructgen.safety): blocked requests get a 400 refusal",
+    )
 
 
 def run_from_args(args: argparse.Namespace) -> None:
@@ -77,6 +82,7 @@ def run_from_args(args: argparse.Namespace) -> None:
         max_body_mb=args.max_body_mb,
         threads=args.threads,
         log_level=args.log_level,
+        moderation=args.moderation,
     )
 
 

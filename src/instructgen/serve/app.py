@@ -179,6 +179,7 @@ def create_app(
     threads: int | None = None,
     dtype: str = "float32",
     device: str = "cpu",
+    moderation: str | Path | None = None,
 ) -> FastAPI:
     """The server app for one model directory. The model loads when the app starts (lifespan);
     a directory that is not a model raises ModelDirError here, before anything listens."""
@@ -206,6 +207,7 @@ def create_app(
         tuple(aliases),
         strict_names=bool(served_model_name or aliases),
         context_length=config.max_seq_len,
+        policy=_policy(moderation),
     )
 
     @asynccontextmanager
@@ -228,6 +230,15 @@ def create_app(
     _add_error_handlers(app)
     _add_routes(app, state)
     return app
+
+
+def _policy(path: str | Path | None):
+    """The moderation policy of --moderation F (YAML; see instructgen.safety.Policy), or None."""
+    if path is None:
+        return None
+    from instructgen.safety import load_policy
+
+    return load_policy(path)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -399,6 +410,7 @@ def run(
     max_body_mb: float = 8,
     threads: int | None = None,
     log_level: str = "info",
+    moderation: str | Path | None = None,
 ) -> None:
     """Serve a model directory with uvicorn until interrupted (Ctrl-C)."""
     import uvicorn
@@ -415,6 +427,7 @@ def run(
         max_queue=max_queue,
         max_body_bytes=int(max_body_mb * 2**20),
         threads=threads,
+        moderation=moderation,
     )
     config = uvicorn.Config(
         app,

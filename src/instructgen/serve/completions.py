@@ -195,6 +195,7 @@ async def completion(state: ServerState, req: CompletionRequest, http: HTTPReque
         logprobs=req.logprobs,
         prompt_logprobs=req.logprobs if req.echo and req.logprobs is not None else None,
     )
+    state.moderate([p for p in _prompts(req.prompt) if isinstance(p, str)], "prompt")
     engine = state.engine
 
     def encode() -> list[Submission]:
@@ -322,6 +323,7 @@ async def chat_completion(state: ServerState, req: ChatCompletionRequest, http: 
         **extra,
     )
     messages = chat_messages(req.messages)
+    state.moderate([m["content"] for m in messages if m["role"] == "user"], "messages")
 
     def encode() -> list[Submission]:
         ids, roles = encode_chat(state, messages)

@@ -19,6 +19,10 @@ class ModelNotFound(UserError):
     code = "model_not_found"
 
 
+class ContentPolicyViolation(UserError):
+    code = "content_policy_violation"
+
+
 @dataclass
 class ServerState:
     """served_model_name is the name /v1/models lists and responses carry. With strict_names
@@ -31,11 +35,24 @@ class ServerState:
     aliases: Sequence[str] = ()
     strict_names: bool = False
     context_length: int = 0
+    policy: Any = None  # instructgen.safety.Policy: requests it blocks are refused (--moderation)
     _texts: TokenTexts | None = field(default=None, repr=False)
 
     @property
     def names(self) -> list[str]:
         return list(dict.fromkeys([self.served_model_name, *self.aliases]))
+
+    def moderate(self, texts: Sequence[str], param: str) -> None:
+        """Refuse (400, code content_policy_violation) input the moderation policy blocks."""
+        if self.policy is None:
+            return
+        from instructgen.safety import moderate, refusal
+
+        text = "\n".join(texts)
+        result = moderate(text, self.policy)
+        if result.blocked:
+            lang = "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
+            raise ContentPolicyViolation(refusal(result, lang, self.policy), field=param)
 
     def model_name(self, requested: str | None, param: str = "model") -> str:
         """The served model's name for a requested model (404 when it is not served)."""
