@@ -64,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_from_args(args: argparse.Namespace) -> None:
+def run_from_args(args: argparse.Namespace, extend=None) -> None:
+    """Serve as the flags say; extend(app) may add routes before the server starts."""
     from instructgen.serve.app import run
 
     keys = args.api_key or [
@@ -83,6 +84,7 @@ def run_from_args(args: argparse.Namespace) -> None:
         threads=args.threads,
         log_level=args.log_level,
         moderation=args.moderation,
+        extend=extend,
     )
 
 

@@ -16,7 +16,7 @@ import hmac
 import logging
 import re
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -411,8 +411,11 @@ def run(
     threads: int | None = None,
     log_level: str = "info",
     moderation: str | Path | None = None,
+    extend: Callable[[FastAPI], None] | None = None,
 ) -> None:
-    """Serve a model directory with uvicorn until interrupted (Ctrl-C)."""
+    """Serve a model directory with uvicorn until interrupted (Ctrl-C).
+
+    extend(app) may add routes (the CLI mounts the customer-service bot with it)."""
     import uvicorn
 
     from instructgen.safety import install_log_redaction
@@ -429,6 +432,8 @@ def run(
         threads=threads,
         moderation=moderation,
     )
+    if extend is not None:
+        extend(app)
     config = uvicorn.Config(
         app,
         host=host,
