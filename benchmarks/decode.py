@@ -123,6 +123,7 @@ def measure(name: str, model_dir: Path, vocab: int, repeats: int) -> dict[str, f
     from transformers import AutoModelForCausalLM
 
     prompts = warm_prompts(vocab)
+    AutoModelForCausalLM.from_pretrained(model_dir)  # import transformers' model code first
     start = peak_window()
     hf = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     for bs in (1, 8):

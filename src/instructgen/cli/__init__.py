@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from instructgen import __version__
-from instructgen.cli import apps, data, evaluation, models, safety, serving, training
+from instructgen.cli import apps, data, evaluation, generation, models, safety, serving, training
 from instructgen.cli.common import Parser
 from instructgen.errors import UserError
 
@@ -29,25 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"instructgen {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
 
-    for group in (models, data, training, serving, evaluation, apps, safety):
+    for group in (models, data, training, generation, serving, evaluation, apps, safety):
         group.register(verbs)
 
-    for verb, help in _PLANNED.items():
-        p = verbs.add_parser(verb, help=f"{help} (not in this release yet)", add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(handler=_planned)
     return parser
-
-
-# Verbs of the command-line contract (DESIGN.md) that later releases bring.
-_PLANNED = {
-    "generate": "generate from a model directory, a Hugging Face model or an OpenAI-compatible URL",
-    "chat": "chat in the terminal",
-}
-
-
-def _planned(args) -> int:
-    raise UserError(f"`instructgen {args.verb}` is not part of instructgen {__version__} yet")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,10 @@ x ← x + W_o·Attention(norm(x)), x ← x + FFN(norm(x)), with q, k, v from one
 [W_q; W_k; W_v] and SwiGLU's gate and up from one [W_gate; W_up]. RoPE angles come from a
 table, keys and values go straight into the SlotCache. Prefill still runs the model's own
 forward; only the one-token steps, where per-call overhead dominates, take this path.
+
+Logits equal the model's forward up to float rounding (~1e-7: fused matmuls, fused
+multiply-adds); with several rows the matmuls run through oneDNN with pre-packed weights
+(see _Linear), which sums in another order (~1e-6).
 """
 
 from __future__ import annotations
