@@ -126,3 +126,60 @@ def test_local_model_directory_batches(local_llm, files):
     )
     assert summary["generated"] == 5 and summary["passed"] + summary["failed"] == 5
     assert set(read(out)) == {"u1", "u2", "u3", "u4", "u5"}
+
+
+def test_cli_against_a_real_server_and_a_real_model_directory(
+    llm, tmp_path, tmp_path_factory, tokenizer_dir
+):
+    """`instructgen app personalize` and `app write draft` in subprocesses: the scripted model's
+    URL (content checks) and a real local model directory (plumbing)."""
+    from tests.conftest import run_cli
+
+    profiles = tmp_path / "profiles.jsonl"
+    profiles.write_text(
+        "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in PROFILES), encoding="utf-8"
+    )
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text(CATALOG, encoding="utf-8")
+    out = tmp_path / "served.jsonl"
+    args = [
+        "app",
+        "personalize",
+        "--profiles",
+        str(profiles),
+        "--catalog",
+        str(catalog),
+        "--task",
+        "recommend",
+        "--quiet",
+    ]
+    result = run_cli(*args, "--model", llm.base_url, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    rows = read(out)
+    assert len(rows) == len(PROFILES) and summary
+    assert "help@shop.example.com" not in out.read_text(encoding="utf-8")  # redacted
+    local = wide_model_dir(tmp_path_factory, tokenizer_dir)
+    result = run_cli(
+        *args, "--model", str(local), "--out", str(tmp_path / "local.jsonl"), "--max-tokens", "8"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(read(tmp_path / "local.jsonl")) == len(PROFILES)
+    draft = run_cli(
+        "app",
+        "write",
+        "draft",
+        "--model",
+        str(local),
+        "--topic",
+        "spring",
+        "--length",
+        "5-400",
+        "--attempts",
+        "1",
+        "--json",
+    )
+    assert draft.returncode in (0, 1), draft.stderr[
+        -2000:
+    ]  # 1: the random model missed its constraints
+    assert "attempts" in json.loads(draft.stdout)
