@@ -369,7 +369,7 @@ def load_model(
     if config.tie_embeddings:
         state["lm_head.weight"] = state["tok_emb.weight"]
     with torch.device("meta"):  # no random init: every tensor comes from the file
-        model = Transformer(config)
+        model = Transformer(config, init_weights=False)
     model.load_state_dict(state, strict=True, assign=True)
     if config.tie_embeddings:
         model.lm_head.weight = model.tok_emb.weight

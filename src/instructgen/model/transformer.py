@@ -367,7 +367,7 @@ class Block(nn.Module):
 class Transformer(nn.Module):
     """Token (+ position / role) embeddings → n_layer blocks → final norm → logits over the vocabulary."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, *, init_weights: bool = True):
         super().__init__()
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.d_model)
@@ -384,10 +384,11 @@ class Transformer(nn.Module):
         if config.tie_embeddings:
             self.lm_head.weight = self.tok_emb.weight
         self.reference_attention = False  # True: the explicit softmax(QKᵀ/√d_k)V path
-        self.apply(self._init_weights)
-        for name, p in self.named_parameters():  # GPT-2's scaled init of residual projections
-            if name.endswith(("W_o.weight", "W_2.weight", "W_down.weight")):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        if init_weights:  # skipped when every weight is about to be loaded from a file
+            self.apply(self._init_weights)
+            for name, p in self.named_parameters():  # GPT-2's scaled init of residual projections
+                if name.endswith(("W_o.weight", "W_2.weight", "W_down.weight")):
+                    nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
