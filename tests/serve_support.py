@@ -22,15 +22,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(model_dir: Path, *args: str, timeout: float = 90) -> Iterator[str]:
+def server(model_dir: Path, *args: str, timeout: float = 90, cli: bool = False) -> Iterator[str]:
     """Run the server until the block ends; yields its base URL (http://127.0.0.1:PORT).
 
-    Waits for /health to answer 200; the server's log is shown if it fails to come up."""
+    cli=True runs `python -m instructgen serve` (which has the --support-* flags) instead of
+    `python -m instructgen.serve`. Waits for /health to answer 200; the server's log is shown
+    if it fails to come up."""
     port = free_port()
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    entry = ["instructgen", "serve"] if cli else ["instructgen.serve"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "instructgen.serve", "--model", str(model_dir)]
+        [sys.executable, "-m", *entry, "--model", str(model_dir)]
         + ["--port", str(port), "--log-level", "warning", *args],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -248,3 +248,36 @@ def test_cli_support_session_and_escalation(scripted, tmp_path):
         timeout=60,
     )
     assert missing.returncode == 2 and "--kb" in missing.stderr
+
+
+def test_support_page_and_api_key_on_the_server_app(llama_dir, en_kb):
+    """On `instructgen serve` the page is open but the bot's JSON routes need the server's key,
+    and their errors come back in OpenAI's shape."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from instructgen.serve.app import create_app
+
+    app = create_app(llama_dir, api_keys=["sk-page"])
+    app.include_router(support_router(SupportBot(None, en_kb)))  # human requests need no model
+    client = TestClient(app)  # no lifespan: the model is never loaded
+    page = client.get("/support")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["cache-control"] == "no-cache"
+    assert "data-state" in page.text and 'id="api-key"' in page.text
+    assert not re.search(r"https?://|//cdn|@import|<link|src=", page.text)  # self-contained
+    url = "/support/sessions/k1/messages"
+    denied = client.post(url, json={"message": "I want to talk to a human"})
+    assert denied.status_code == 401 and denied.json()["error"]["code"] == "invalid_api_key"
+    assert client.get("/support/sessions/k1").status_code == 401
+    key = {"Authorization": "Bearer sk-page"}
+    human = client.post(url, json={"message": "I want to talk to a human"}, headers=key)
+    assert human.status_code == 200 and human.json()["escalated"] is True
+    assert client.get("/support/sessions/k1", headers=key).json()["escalated"] is True
+    missing = client.get("/support/sessions/nope", headers=key)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["message"] == "no session 'nope'"
+    empty = client.post(url, json={"message": " "}, headers=key)
+    assert empty.status_code == 400 and "empty" in empty.json()["error"]["message"]
+    assert client.get("/nowhere", headers=key).json()["error"]["message"].startswith("Invalid URL")

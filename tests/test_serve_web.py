@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import time
-
 import httpx
 import pytest
 
+from tests.browser_support import chromium, needs_browser, set_value, wait_until
 from tests.conftest import make_model_dir
 from tests.serve_support import server
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 selenium = pytest.importorskip("selenium")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER), reason="chromium and chromedriver are not installed"
-)
+pytestmark = needs_browser
 
 QUESTION = "请用中文写一首关于春天的诗。"
 
@@ -37,49 +31,8 @@ def url(tmp_path_factory, tokenizer_dir):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1100,800",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_script_timeout(30)
-    try:
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def wait_until(condition, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def set_value(driver, element_id: str, value: str) -> None:
-    driver.execute_script(
-        "const e = document.getElementById(arguments[0]); e.value = arguments[1];"
-        "e.dispatchEvent(new Event('input'));",
-        element_id,
-        value,
-    )
 
 
 def running(url: str) -> float:

@@ -198,10 +198,19 @@ class MessageIn(BaseModel):
 
 def support_router(bot: SupportBot):
     """A FastAPI router: POST /support/sessions/{id}/messages {"message", "user"?} → the reply;
-    GET /support/sessions/{id} → the stored (redacted) session."""
+    GET /support/sessions/{id} → the stored (redacted) session; GET /support → the web page
+    (resume a session with /support?session=ID)."""
+    from importlib import resources
+
     from fastapi import APIRouter, HTTPException
+    from fastapi.responses import HTMLResponse
 
     router = APIRouter()
+    page = resources.files("instructgen.apps").joinpath("static/support.html").read_text("utf-8")
+
+    @router.get("/support", include_in_schema=False, name="support_page")
+    def support_page() -> HTMLResponse:
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     @router.post("/support/sessions/{session_id}/messages")
     def post_message(session_id: str, body: MessageIn) -> dict[str, Any]:

@@ -23,9 +23,12 @@ def _support_routes(args):
     kb = KnowledgeBase.load(args.support_kb)
     keys = args.api_key or [k for k in os.environ.get("INSTRUCTGEN_API_KEY", "").split(",") if k]
 
+    # a name the server accepts: its own when it is strict about names, any other otherwise
+    name = args.served_model_name or (args.alias[0] if args.alias else "served")
+
     def extend(app) -> None:
         llm = load(
-            f"http://127.0.0.1:{args.port}/v1", api_key=keys[0] if keys else None, model="served"
+            f"http://127.0.0.1:{args.port}/v1", api_key=keys[0] if keys else None, model=name
         )
         app.include_router(
             support_router(SupportBot(llm, kb, db=args.support_db, shop=args.support_shop))

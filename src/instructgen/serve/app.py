@@ -12,6 +12,7 @@ never logged.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import re
@@ -29,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import NoMatchFound
 
 from instructgen import __version__
 from instructgen.errors import ModelDirError, UserError
@@ -56,7 +58,8 @@ __all__ = ["create_app", "run", "error_response"]
 log = logging.getLogger("instructgen.serve")
 
 _UNION_TAG = re.compile(r"(constrained-)?(str|int|float|bool)|.*\[.*\]|function-.*")
-_OPEN_PATHS = ("/", "/health", "/metrics", "/openapi.json")  # reachable without a key
+# reachable without a key: the web pages (their API calls send the key), health, metrics
+_OPEN_PATHS = ("/", "/support", "/health", "/metrics", "/openapi.json")
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "invalid_request_error",
@@ -253,7 +256,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: HTTPRequest, exc: HTTPException) -> JSONResponse:
         message = str(exc.detail)
-        if exc.status_code == 404:
+        if exc.status_code == 404 and exc.detail == "Not Found":  # no such route
             message = f"Invalid URL ({request.method} {request.url.path})"
         return error_response(exc.status_code, message)
 
@@ -445,4 +448,7 @@ def run(
     install_log_redaction()
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     log.info("OpenAI API at http://%s:%d/v1, chat page at http://%s:%d/", shown, port, shown, port)
+    with contextlib.suppress(NoMatchFound):  # mounted by extend (instructgen.apps.support)
+        page = app.url_path_for("support_page")
+        log.info("customer-service page at http://%s:%d%s", shown, port, page)
     uvicorn.Server(config).run()
