@@ -64,6 +64,7 @@ def test_special_tokens(tok, auto_tok):
     assert auto_tok.mask_token == MASK
     assert tok.stop_ids == [tok.eos_id, tok.token_id(IM_END)]
     assert tok.decode(tok.encode(f"hi{EOS}"), skip_special_tokens=True) == "hi"
+    assert tok.special_ids == set(auto_tok.all_special_ids) | {tok.token_id(IM_START)}
 
 
 def test_digits_are_single_tokens(tok):

@@ -322,7 +322,7 @@ class Tokenizer:
     @property
     def special_ids(self) -> set[int]:
         return (
-            {t.id for t in self.backend.get_added_tokens_decoder().values() if t.special}
+            {i for i, t in self.backend.get_added_tokens_decoder().items() if t.special}
             if hasattr(self.backend, "get_added_tokens_decoder")
             else set()
         )

@@ -10,6 +10,7 @@ import random
 
 from instructgen.data import builtin_apps as apps
 from instructgen.data import builtin_skills as skills
+from instructgen.data.builtin_procedural import make_entity
 from instructgen.data.builtin_world import (
     DAYS,
     INTERESTS,
@@ -206,6 +207,36 @@ def _json(rng: random.Random, lang: str, pool: Pool) -> str:
     return f"{text} As JSON: {data}\nThe date {written} can also be written as {iso}."
 
 
+_ECHOES = {
+    "zh": (
+        "跟我读：{x}。再读一遍：{x}。",
+        "抄写一遍：\n{x}\n{x}",
+        "名单是{x}，再念一次：{x}。",
+        "{x}\n{x}\n{x}",
+    ),
+    "en": (
+        "Say it twice: {x}. Again: {x}.",
+        "Copy this line:\n{x}\n{x}",
+        "The list is {x}; once more, {x}.",
+        "{x}\n{x}\n{x}",
+    ),
+}
+_CODE_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789abcdefghijkmnpqrstuvwxyz"
+
+
+def _echo(rng: random.Random, lang: str, pool: Pool) -> str:
+    """A copy drill: made-up entities or random codes, then the same again. Only copying can
+    predict them the second time, and copying from the instruction is what the tasks need."""
+    kind = rng.choice(("name", "word", "city", "item", "topic", "product", "code"))
+    xs = [
+        "".join(rng.choice(_CODE_CHARS) for _ in range(rng.randint(3, 8)))
+        if kind == "code"
+        else make_entity(rng, kind, lang)
+        for _ in range(rng.randint(3, 8))
+    ]
+    return rng.choice(_ECHOES[lang]).format(x=skills.SEP[lang].join(xs))
+
+
 DOCUMENT_KINDS = {
     "person": _person,
     "city": _city,
@@ -219,7 +250,9 @@ DOCUMENT_KINDS = {
     "service": _service,
     "personal": _personal,
     "json": _json,
+    "echo": _echo,
 }
+ECHO_SHARE = 0.4  # of the documents; the other kinds share the rest equally
 
 
 def corpus(rng: random.Random, n_docs: int, made: float = 0.0) -> list[dict[str, str]]:
@@ -227,10 +260,11 @@ def corpus(rng: random.Random, n_docs: int, made: float = 0.0) -> list[dict[str,
     `made` is the share of made-up entities (builtin_procedural). No document names a held-out
     entity."""
     pool, kinds = Pool(heldout=False, made=made), list(DOCUMENT_KINDS.values())
+    weights = [ECHO_SHARE if k is _echo else (1 - ECHO_SHARE) / (len(kinds) - 1) for k in kinds]
     docs = []
     for i in range(n_docs):
         lang = LANGS[i % len(LANGS)]
-        while leaks_heldout(text := rng.choice(kinds)(rng, lang, pool)):
+        while leaks_heldout(text := rng.choices(kinds, weights)[0](rng, lang, pool)):
             pass
         docs.append({"text": text, "lang": lang})
     return docs
