@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from instructgen.train.objectives import IGNORE, clm_batch, generator_for, mlm_batch, prefix_batch
+from instructgen.train.objectives import (
+    IGNORE,
+    clm_batch,
+    copy_batch,
+    generator_for,
+    mlm_batch,
+    prefix_batch,
+)
 
 from .conftest import make_model_dir, run_cli
 
@@ -61,6 +68,39 @@ def test_prefix_labels_start_at_the_prefix_end():
     labels = batch.labels[0].tolist()
     assert labels[: p - 1] == [IGNORE] * (p - 1)
     assert labels[p - 1 :] == list(range(p, 9))
+
+
+def test_copy_drills_score_only_the_repeats():
+    ids = torch.arange(100, 200)
+    batch = copy_batch(8, 96, token_ids=ids, generator=generator_for(0, 1), span=(5, 5))
+    assert batch.input_ids.shape == batch.labels.shape == (8, 96)
+    assert batch.mask == "causal"
+    for row, labels in zip(batch.input_ids.tolist(), batch.labels.tolist()):
+        assert all(100 <= t < 200 for t in row)
+        for i, label in enumerate(labels):  # label i is token i + 1 of the row a a b b …
+            if (i + 1) % 10 < 5:  # a first occurrence: unpredictable, not scored
+                assert label == IGNORE
+            else:  # a repeat: the token five back
+                assert label == row[i - 4]
+    again = copy_batch(8, 96, token_ids=ids, generator=generator_for(0, 1), span=(5, 5))
+    assert torch.equal(again.input_ids, batch.input_ids)  # same generator, same drills
+    varied = copy_batch(64, 96, token_ids=ids, generator=generator_for(0, 2))
+    assert abs((varied.labels != IGNORE).float().mean().item() - 0.5) < 0.05
+
+
+def test_copy_drills_need_no_data(setup, tokenizer_dir):
+    out = setup[0] / "drills"
+    model = setup[2]
+    args = ["--batch-size", "2", "--seq-len", "48", "--max-steps", "3", "--log-every", "1"]
+    result = run_cli(
+        "pretrain", "--model", str(model), "--objective", "copy", "--out", str(out), *args
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3]
+    assert any("val_loss" in r for r in rows)
+    history = json.loads((out / "instructgen.json").read_text())["history"]
+    assert history[-1]["objective"] == "copy" and history[-1]["data"] == ["copy drills"]
 
 
 # ---------------------------------------------------------------------------------------------

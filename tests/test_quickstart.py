@@ -32,6 +32,7 @@ def test_fast_quickstart_end_to_end_and_rerun(tmp_path):
         "tokenizer",
         "shards",
         "init",
+        "drills",
         "pretrain",
         "finetune",
         "evaluate",
@@ -51,4 +52,4 @@ def test_fast_quickstart_end_to_end_and_rerun(tmp_path):
 
     again = run_cli("quickstart", "--out", str(out), "--fast", "--quiet", timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert again.stderr.count("reused") == 7
+    assert again.stderr.count("reused") == 8

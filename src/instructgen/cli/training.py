@@ -79,10 +79,14 @@ def register(verbs) -> None:
         metavar="DIR",
         help="model directory to start from (`instructgen model init`)",
     )
-    p.add_argument("--data", metavar="DIR", help="token shards (`instructgen data tokenize`)")
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="token shards (`instructgen data tokenize`); not needed by --objective copy",
+    )
     p.add_argument(
         "--objective",
-        choices=["clm", "mlm", "prefix", "mixture"],
+        choices=["clm", "mlm", "prefix", "copy", "mixture"],
         help="training objective (default: clm, or the config's)",
     )
     p.add_argument("--out", required=True, metavar="DIR")

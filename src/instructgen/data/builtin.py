@@ -39,7 +39,7 @@ from instructgen.data.checkers import validate_spec
 from instructgen.errors import ConfigError, DataError, UserError
 from instructgen.files import atomic_dir
 
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 DEFAULT_SIZE = 6000
 SPLITS = ("train", "val", "test")
 FILES = ("corpus.txt", "corpus.jsonl", "train.jsonl", "val.jsonl", "test.jsonl", "card.json")

@@ -21,6 +21,7 @@ from instructgen.train.objectives import (
     OBJECTIVES,
     Batch,
     clm_batch,
+    copy_batch,
     mlm_batch,
     prefix_batch,
     with_task_prefix,
@@ -132,6 +133,32 @@ class ShardSource:
             yield self._batch(self._chunks(val[b * batch_size : (b + 1) * batch_size]), generator)
 
 
+class CopySource:
+    """Copy drills (objectives.copy_batch) over the tokenizer's ordinary tokens; needs no data.
+    A step's drills come from the step's generator, so a resumed run sees the same ones."""
+
+    def __init__(self, name: str, *, seq_len: int, seed: int, tokenizer: Tokenizer):
+        self.name, self.seq_len, self.seed = name, seq_len, seed
+        special = tokenizer.special_ids
+        self.token_ids = torch.tensor([i for i in range(len(tokenizer)) if i not in special])
+
+    def check_batch(self, batch_size: int) -> None:
+        pass
+
+    def train_batch(self, first_sample: int, batch_size: int, generator: torch.Generator) -> Batch:
+        return self._drills(batch_size, generator)
+
+    def val_batches(self, batch_size: int, max_batches: int):
+        generator = torch.Generator().manual_seed(self.seed)  # the same drills at every evaluation
+        for _ in range(max_batches):
+            yield self._drills(batch_size, generator)
+
+    def _drills(self, batch_size: int, generator: torch.Generator) -> Batch:
+        return copy_batch(
+            batch_size, self.seq_len, token_ids=self.token_ids, generator=generator, task=self.name
+        )
+
+
 def open_shards(path: str | Path, tokenizer: Tokenizer, vocab_size: int) -> TokenShards:
     if not Path(path).is_dir():
         raise DataError(
@@ -171,8 +198,14 @@ def pretrain(
         entries = [from_dict(MixtureEntry, e, source="mixture") for e in config.mixture]
     else:
         entries = [MixtureEntry(name=config.objective, objective=config.objective)]
-    sources = {}
+    sources: dict[str, tuple[ShardSource | CopySource, float]] = {}
     for entry in entries:
+        if entry.objective == "copy":
+            source = CopySource(
+                entry.name, seq_len=config.seq_len, seed=config.seed, tokenizer=tokenizer
+            )
+            sources[entry.name] = (source, entry.weight)
+            continue
         data = entry.data or data_dir
         if data is None:
             raise ConfigError(
@@ -197,7 +230,9 @@ def pretrain(
     stage = {
         "stage": "pretrain",
         "objective": config.objective,
-        "data": [str(e.data or data_dir) for e in entries],
+        "data": [
+            "copy drills" if e.objective == "copy" else str(e.data or data_dir) for e in entries
+        ],
         "config": to_dict(config),
         "base_model": str(model_dir),
     }
