@@ -222,26 +222,13 @@ def quickstart(
         lambda: tokenize_corpus([data / "corpus.txt"], tok, shards, show_progress=show_progress),
     )
     seconds["init"] = stages.run("init", lambda: _init_model(plan, tok, init))
-    seconds["drills"] = stages.run(
-        "drills",
-        lambda: pretrain(
-            init,
-            None,
-            drilled,
-            TrainConfig(seed=plan.seed, **plan.drills),
-            show_progress=show_progress,
-        ),
-    )
-    seconds["pretrain"] = stages.run(
-        "pretrain",
-        lambda: pretrain(
-            drilled,
-            shards,
-            pre,
-            TrainConfig(seed=plan.seed, **plan.pretrain),
-            show_progress=show_progress,
-        ),
-    )
+
+    def pretraining(start: Path, shard_dir: Path | None, out_dir: Path, settings: dict):
+        config = TrainConfig(seed=plan.seed, **settings)
+        return lambda: pretrain(start, shard_dir, out_dir, config, show_progress=show_progress)
+
+    seconds["drills"] = stages.run("drills", pretraining(init, None, drilled, plan.drills))
+    seconds["pretrain"] = stages.run("pretrain", pretraining(drilled, shards, pre, plan.pretrain))
     options = SFTOptions(val_data=str(data / "val.jsonl"))
     seconds["finetune"] = stages.run(
         "finetune",

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from instructgen import pages
 from instructgen.apps.common import detect_lang
 from instructgen.apps.kb import Hit, KnowledgeBase
 from instructgen.apps.sessions import SessionStore, scrub
@@ -200,13 +201,11 @@ def support_router(bot: SupportBot):
     """A FastAPI router: POST /support/sessions/{id}/messages {"message", "user"?} → the reply;
     GET /support/sessions/{id} → the stored (redacted) session; GET /support → the web page
     (resume a session with /support?session=ID)."""
-    from importlib import resources
-
     from fastapi import APIRouter, HTTPException
     from fastapi.responses import HTMLResponse
 
     router = APIRouter()
-    page = resources.files("instructgen.apps").joinpath("static/support.html").read_text("utf-8")
+    page = pages.page("instructgen.apps", "support.html")
 
     @router.get("/support", include_in_schema=False, name="support_page")
     def support_page() -> HTMLResponse:

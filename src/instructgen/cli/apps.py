@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from instructgen.cli.common import Parser, add, print_json
+from instructgen.cli.common import Parser, add, add_model_flags, print_json
 from instructgen.errors import ConfigError, DataError
-
-
-def _model_flags(p) -> None:
-    p.add_argument(
-        "--model",
-        required=True,
-        metavar="DIR|URL",
-        help="model directory, HF name or OpenAI-compatible URL",
-    )
-    p.add_argument(
-        "--backend", choices=["native", "hf", "openai"], help="default: chosen from --model"
-    )
-    p.add_argument("--api-key", help="API key of an OpenAI-compatible URL")
 
 
 def _llm(args):
@@ -191,7 +178,7 @@ def register(verbs) -> None:
         "customer-service chat grounded in a knowledge base (JSONL/CSV/Markdown), sessions in SQLite",
         "instructgen app support --kb faq.md --model runs/quickstart/model --user-name Ada --session s1",
     )
-    _model_flags(p)
+    add_model_flags(p, served_model=False)
     p.add_argument(
         "--kb", metavar="F", help="knowledge base: JSONL/CSV (id, question, answer) or Markdown"
     )
@@ -223,7 +210,7 @@ def register(verbs) -> None:
         "a draft from a topic and outline, regenerated until length, language and keywords check out (exit 1 if never)",
         'instructgen app write draft --model runs/quickstart/model --topic "spring" --outline "parks;rain" --length 80-150 --keywords cherry',
     )
-    _model_flags(p)
+    add_model_flags(p, served_model=False)
     p.add_argument("--topic", required=True)
     p.add_argument("--outline", help="outline points separated by ;")
     p.add_argument("--length", metavar="N|MIN-MAX", help="words (characters for Chinese)")
@@ -240,7 +227,7 @@ def register(verbs) -> None:
         "a revised text plus numbered suggestions tied to character spans of the original",
         "instructgen app write improve essay.txt --model http://127.0.0.1:8000/v1",
     )
-    _model_flags(p)
+    add_model_flags(p, served_model=False)
     p.add_argument("input", nargs="?", default="-", metavar="F|-")
     p.add_argument("--json", action="store_true")
     p = add(
@@ -250,7 +237,7 @@ def register(verbs) -> None:
         "continue a text in its style and language",
         "instructgen app write continue story.txt --words 150 --model runs/quickstart/model",
     )
-    _model_flags(p)
+    add_model_flags(p, served_model=False)
     p.add_argument("input", nargs="?", default="-", metavar="F|-")
     p.add_argument("--words", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
@@ -263,7 +250,7 @@ def register(verbs) -> None:
         "recommendations or marketing copy for many profiles (JSONL/CSV): checked, redacted, resumable",
         "instructgen app personalize --profiles users.jsonl --task recommend --catalog catalog.csv --out recs.jsonl --model runs/quickstart/model",
     )
-    _model_flags(p)
+    add_model_flags(p, served_model=False)
     p.add_argument("--profiles", required=True, metavar="F")
     p.add_argument("--task", required=True, choices=["recommend", "marketing"])
     p.add_argument("--out", required=True, metavar="F", help="JSONL output, appended (resumable)")

@@ -47,6 +47,33 @@ TRAIN_FLAGS = {  # flag: (TrainConfig field, type, help)
 }
 
 
+def add_model_flags(
+    p: argparse.ArgumentParser, *, required: bool = True, served_model: bool = True
+) -> None:
+    """--model DIR|URL, --backend, --api-key (and --served-model): the flags of a command that
+    talks to any backend (inference.load)."""
+    p.add_argument(
+        "--model",
+        required=required,
+        metavar="DIR|URL",
+        help="model directory, Hugging Face model name, or OpenAI-compatible base URL",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["native", "hf", "openai"],
+        help="default: openai for URLs, native for instructgen/GPT-2/Llama/Qwen2 directories, else hf",
+    )
+    p.add_argument(
+        "--api-key", metavar="KEY", help="API key for --model URL (default: $OPENAI_API_KEY)"
+    )
+    if served_model:
+        p.add_argument(
+            "--served-model",
+            metavar="NAME",
+            help="model name to request from a URL (default: the first it lists)",
+        )
+
+
 def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config", metavar="F", help="YAML file of training settings (flags override it)"

@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from instructgen.cli.common import (
-    Parser,
-    add,
-    print_json,
-)
+from instructgen.cli.common import Parser, add, add_model_flags, print_json
 from instructgen.errors import UserError
 
 
@@ -193,9 +189,7 @@ def register(verbs) -> None:
         "  instructgen eval --model http://127.0.0.1:8000/v1 --suite squad --data dev-v1.1.json --out runs/eval/squad\n"
         "  instructgen eval compare runs/eval/base runs/eval/tuned",
     )
-    ev.add_argument(
-        "--model", metavar="DIR|URL", help="model directory, hub name or OpenAI-compatible base URL"
-    )
+    add_model_flags(ev, required=False)
     ev.add_argument(
         "--suite",
         choices=["builtin", "ifeval", "glue", "squad", "summarization", "references"],
@@ -210,17 +204,6 @@ def register(verbs) -> None:
         "--out",
         metavar="DIR",
         help="run folder: results.json, items.jsonl, report.md, charts, and the outputs.jsonl cache a re-run resumes from",
-    )
-    ev.add_argument(
-        "--backend",
-        choices=["native", "hf", "openai"],
-        help="default: openai for URLs, native for model dirs it can load, else hf",
-    )
-    ev.add_argument("--api-key", metavar="KEY", help="for a URL (default: $OPENAI_API_KEY)")
-    ev.add_argument(
-        "--served-model",
-        metavar="NAME",
-        help="model name to request from a URL (default: the first it lists)",
     )
     ev.add_argument("--limit", type=int, metavar="N", help="evaluate N items spread over the data")
     ev.add_argument(

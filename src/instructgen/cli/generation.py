@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from instructgen.cli.common import add, print_json
+from instructgen.cli.common import add, add_model_flags, print_json
 from instructgen.errors import ConfigError, DataError
 
 
@@ -70,24 +70,8 @@ def cmd_chat(args) -> None:
         chat_loop(llm, system=args.system, **_sampling(args))
 
 
-def _add_model_flags(p) -> None:
-    p.add_argument(
-        "--model",
-        required=True,
-        metavar="DIR|URL",
-        help="model directory, Hugging Face model name, or OpenAI-compatible base URL",
-    )
-    p.add_argument(
-        "--backend",
-        choices=["native", "hf", "openai"],
-        help="default: openai for URLs, native for instructgen/GPT-2/Llama/Qwen2 directories, else hf",
-    )
-    p.add_argument("--api-key", help="API key for --model URL (default: $OPENAI_API_KEY)")
-    p.add_argument(
-        "--served-model",
-        metavar="NAME",
-        help="model name to request from a URL (default: the first it lists)",
-    )
+def _add_generation_flags(p) -> None:
+    add_model_flags(p)
     p.add_argument("--system", metavar="TEXT", help="system prompt")
     p.add_argument("--max-tokens", type=int, metavar="N")
     p.add_argument("--temperature", type=float, metavar="T", help="0 = greedy")
@@ -116,7 +100,7 @@ def register(verbs) -> None:
         metavar="TEXT",
         help="input the instruction applies to (joined after a blank line)",
     )
-    _add_model_flags(p)
+    _add_generation_flags(p)
     p.add_argument("--n", type=int, metavar="N", help="number of answers")
     p.add_argument(
         "--raw",
@@ -136,4 +120,4 @@ def register(verbs) -> None:
         "chat in the terminal (streaming; /reset, /system TEXT, /save FILE, /exit)",
         "instructgen chat --model runs/quickstart/model --temperature 0.7",
     )
-    _add_model_flags(p)
+    _add_generation_flags(p)

@@ -19,7 +19,6 @@ import re
 import socket
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.routing import NoMatchFound
 
-from instructgen import __version__
+from instructgen import __version__, pages
 from instructgen.errors import ModelDirError, UserError
 from instructgen.inference.engine import Engine
 from instructgen.model.checkpoint import load_config
@@ -292,7 +291,7 @@ def _validation_error(errors: Sequence[dict[str, Any]]) -> JSONResponse:
 
 
 def _add_routes(app: FastAPI, state: ServerState) -> None:
-    page = resources.files("instructgen.serve").joinpath("static/index.html").read_text("utf-8")
+    page = pages.page("instructgen.serve", "index.html")
 
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
