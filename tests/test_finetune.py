@@ -20,7 +20,7 @@ from instructgen.data.templates import Example, set_template
 from instructgen.model.checkpoint import load_model
 from instructgen.tokenizer import Tokenizer
 from instructgen.train.objectives import IGNORE
-from instructgen.train.sft import pack
+from instructgen.train.sft import add_neftune, pack
 
 from .conftest import make_model_dir, run_cli
 
@@ -60,6 +60,28 @@ def test_packing_keeps_examples_apart(tokenizer_dir, tmp_path):
         alone_b = model(torch.tensor([b.input_ids]))
     assert torch.allclose(packed[0, :5], alone_a[0], atol=1e-5)
     assert torch.allclose(packed[0, 5:8], alone_b[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["native", "hf"])
+def test_neftune_noise_only_while_training(tokenizer_dir, tmp_path, arch):
+    if arch == "native":
+        model = load_model(make_model_dir(tmp_path / "m", tokenizer_dir, "llama"))
+    else:
+        model = HF_MODELS["gpt2"](64)
+    emb = model.get_input_embeddings()
+    ids = torch.randint(0, 64, (3, 40), generator=torch.Generator().manual_seed(0))
+    clean = emb(ids).detach()
+    handle = add_neftune(model, 5.0)
+    model.train()
+    noise = (emb(ids) - clean).detach()
+    bound = 5.0 / (40 * emb.embedding_dim) ** 0.5  # α/√(L·d)
+    assert noise.abs().max() <= bound * (1 + 1e-5) and noise.abs().max() > bound * 0.9
+    assert abs(noise.std().item() - bound / 3**0.5) < 0.1 * bound  # U(−b, b) has std b/√3
+    model.eval()
+    assert torch.equal(emb(ids), clean)
+    handle.remove()
+    model.train()
+    assert torch.equal(emb(ids), clean)
 
 
 def finetune(model, data, out, *extra):
@@ -223,7 +245,7 @@ def adapted_logits(adapter_dir, x):
 def test_resume_continues_exactly(tokenizer_dir, tmp_path):
     base = make_model_dir(tmp_path / "base", tokenizer_dir, "gpt2", dropout=0.1)
     data = write_data(tmp_path / "train.jsonl")
-    common = ["--eval-every", "2", "--save-every", "2", "--lr", "1e-3"]
+    common = ["--eval-every", "2", "--save-every", "2", "--lr", "1e-3", "--neftune-alpha", "5"]
     finetune(base, data, tmp_path / "straight", "--max-steps", "6", *common)
     finetune(base, data, tmp_path / "resumed", "--max-steps", "4", *common)
     finetune(base, data, tmp_path / "resumed", "--max-steps", "6", "--resume", *common)
@@ -304,3 +326,18 @@ def test_bad_input(tokenizer_dir, tmp_path):
         "--merge",
     )
     assert result.returncode == 2 and "--lora" in result.stderr
+    data = write_data(tmp_path / "train.jsonl", n=16)
+    result = run_cli(
+        "finetune",
+        "--model",
+        str(base),
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "o"),
+        "--neftune-alpha",
+        "-1",
+        "--seq-len",
+        "64",
+    )
+    assert result.returncode == 2 and "neftune_alpha" in result.stderr

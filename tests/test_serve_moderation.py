@@ -35,17 +35,12 @@ def test_blocked_input_is_refused_and_the_server_keeps_serving(llama_dir, tmp_pa
 def test_support_bot_route_on_the_server(tokenizer_dir, tmp_path):
     """`instructgen serve --support-kb F` mounts the customer-service bot beside the OpenAI API."""
     import json
-    import subprocess
-    import sys
-    import time
 
     import httpx
 
     from .conftest import make_model_dir
-    from .serve_support import free_port
 
     model = make_model_dir(tmp_path / "wide", tokenizer_dir, "llama", max_seq_len=1024)
-
     kb = tmp_path / "faq.jsonl"
     kb.write_text(
         json.dumps(
@@ -58,34 +53,8 @@ def test_support_bot_route_on_the_server(tokenizer_dir, tmp_path):
         + "\n",
         encoding="utf-8",
     )
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "instructgen",
-        "serve",
-        "--model",
-        str(model),
-        "--port",
-        str(port),
-        "--support-kb",
-        str(kb),
-        "--support-db",
-        str(tmp_path / "s.db"),
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
+    support = ["--support-kb", str(kb), "--support-db", str(tmp_path / "s.db")]
+    with server(model, *support, cli=True) as base:
         human = httpx.post(
             base + "/support/sessions/s1/messages",
             json={"message": "I want to speak to a human agent"},
@@ -99,6 +68,3 @@ def test_support_bot_route_on_the_server(tokenizer_dir, tmp_path):
         )
         assert answer.status_code == 200 and "returns" in answer.json()["citations"]
         assert httpx.get(base + "/support/sessions/s1", timeout=10).status_code == 200
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

@@ -38,6 +38,7 @@ def cmd_finetune(args) -> None:
         merge=args.merge,
         packing=not args.no_packing,
         val_data=args.val_data,
+        neftune_alpha=args.neftune_alpha,
     )
     if args.merge and not args.lora:
         raise UserError("--merge needs --lora")
@@ -136,6 +137,13 @@ def register(verbs) -> None:
     )
     p.add_argument(
         "--no-packing", action="store_true", help="one example per row instead of packing"
+    )
+    p.add_argument(
+        "--neftune-alpha",
+        type=float,
+        default=0.0,
+        metavar="A",
+        help="NEFTune: uniform noise of scale A/sqrt(tokens x width) on the input embeddings while training (default 0: off; 5 is common)",
     )
     p.add_argument(
         "--early-stopping",

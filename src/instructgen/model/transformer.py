@@ -390,6 +390,10 @@ class Transformer(nn.Module):
                 if name.endswith(("W_o.weight", "W_2.weight", "W_down.weight")):
                     nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token embedding table (the name transformers and peft look for)."""
+        return self.tok_emb
+
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
         if isinstance(module, nn.Linear):

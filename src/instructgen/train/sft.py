@@ -54,6 +54,13 @@ class SFTOptions:
     val_data: str | None = None
     val_fraction: float = 0.05
     builtin_size: int = 6000
+    neftune_alpha: float = 0.0  # NEFTune noise on the input embeddings while training (0: off)
+
+    def __post_init__(self) -> None:
+        if self.neftune_alpha < 0:
+            raise ConfigError(
+                f"neftune_alpha must be >= 0, got {self.neftune_alpha}", field="neftune_alpha"
+            )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -456,6 +463,8 @@ def finetune(
     else:
         io, forward, blocks = hf_io(model, tokenizer, provenance), hf_forward, ()
 
+    if options.neftune_alpha:
+        add_neftune(model, options.neftune_alpha)
     summary = train(
         model,
         {"sft": (source, 1.0)},
@@ -470,6 +479,22 @@ def finetune(
     if options.lora and options.merge:
         merge_adapter(out_dir, tokenizer)
     return summary
+
+
+def add_neftune(model: nn.Module, alpha: float) -> torch.utils.hooks.RemovableHandle:
+    """NEFTune (Jain et al., 2023): in training mode the input embeddings get uniform noise,
+
+        e ← e + α / √(L·d) · U(−1, 1)      L tokens per row, d the embedding width
+
+    which makes instruction tuning generalise better; evaluation and saved weights are untouched.
+    """
+    def noise(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        if not module.training:
+            return output
+        scale = alpha / (output.size(-2) * output.size(-1)) ** 0.5
+        return output + torch.empty_like(output).uniform_(-scale, scale)
+
+    return model.get_input_embeddings().register_forward_hook(noise)
 
 
 def merge_adapter(adapter_dir: Path, tokenizer: Tokenizer) -> None:
