@@ -488,6 +488,7 @@ def add_neftune(model: nn.Module, alpha: float) -> torch.utils.hooks.RemovableHa
 
     which makes instruction tuning generalise better; evaluation and saved weights are untouched.
     """
+
     def noise(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
         if not module.training:
             return output
