@@ -49,6 +49,13 @@ def test_fast_quickstart_end_to_end_and_rerun(tmp_path):
     assert val[-1] < val[0]
     evaluated = (out / "eval" / "tuned.jsonl").read_text().splitlines()
     assert len(evaluated) == report["n_test"]
+    # the tuned model is also scored on phrasings and entities it was trained on (val split)
+    seen = [
+        json.loads(line) for line in (out / "eval" / "tuned_seen.jsonl").read_text().splitlines()
+    ]
+    assert len(seen) == report["n_seen"] and all(r["id"].startswith("val-") for r in seen)
+    assert 0.0 <= report["tuned_seen_score"] <= 1.0 and "tuned_seen" in report["per_family"]["add"]
+    assert "seen phrasings" in (out / "report.md").read_text()
 
     again = run_cli("quickstart", "--out", str(out), "--fast", "--quiet", timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
