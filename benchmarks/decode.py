@@ -9,6 +9,9 @@ resident growth from loading through its first generations (weights, caches, buf
 thread count and at one thread, and each one's faster setting is compared. Decode time runs
 from the first generated token to the last (timestamps from a generate() streamer and from
 the engine's steps); prefill is the time to the first token. Both must produce the same tokens.
+On one thread the engine's batch-1 steps of a Llama-family model run in C
+(inference/native_step.py) where a C compiler is found; the header says whether it is in use
+(INSTRUCTGEN_NATIVE=0 measures the torch path instead).
 
     python benchmarks/decode.py [--repeats 8] [--skip-gpt2]
 
@@ -28,7 +31,7 @@ import torch
 from transformers import GenerationConfig
 from transformers.generation.streamers import BaseStreamer
 
-from instructgen.inference import Engine, SamplingParams
+from instructgen.inference import Engine, SamplingParams, native_step
 from instructgen.model.checkpoint import save_model
 from instructgen.model.transformer import ModelConfig, Transformer
 from instructgen.quickstart import FULL
@@ -186,6 +189,8 @@ def main() -> None:
     parser.add_argument("--skip-gpt2", action="store_true", help="only the quickstart model")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    native = native_step.load() is not None
+    print(f"batch-1 decode step in C: {'yes' if native else 'no (torch path)'}")
     with tempfile.TemporaryDirectory() as tmp:
         quick = build(FULL.model, FULL.vocab_size, Path(tmp) / "quickstart")
         params = sum(

@@ -4,7 +4,9 @@ The math is the model's, written as flat tensor calls: pre-norm blocks
 x ← x + W_o·Attention(norm(x)), x ← x + FFN(norm(x)), with q, k, v from one fused matmul
 [W_q; W_k; W_v] and SwiGLU's gate and up from one [W_gate; W_up]. RoPE angles come from a
 table, keys and values go straight into the SlotCache. Prefill still runs the model's own
-forward; only the one-token steps, where per-call overhead dominates, take this path.
+forward; only the one-token steps, where per-call overhead dominates, take this path. A single
+running row of a Llama-family model on one CPU thread goes further, to one call of a C
+function (inference/native_step.py) where it can be built.
 
 Logits equal the model's forward up to float rounding (~1e-7: fused matmuls, fused
 multiply-adds); with several rows the matmuls run through oneDNN with pre-packed weights
@@ -17,7 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from instructgen.inference import native_step
 from instructgen.inference.cache import SlotCache
+from instructgen.inference.native_step import NativeStep
 from instructgen.model.transformer import ACTIVATIONS, RMSNorm, Transformer
 
 __all__ = ["FastDecoder"]
@@ -71,6 +75,14 @@ class FastDecoder:
             model.role_emb.weight[_ROLE_ASSISTANT].detach() if model.role_emb is not None else None
         )
         self._cos = self._sin = None
+        self._native: NativeStep | None | bool = None  # built on the first one-row step
+
+    def _native_step(self) -> NativeStep | None:
+        """The C step for one row (inference/native_step.py) where this model and machine allow."""
+        if self._native is None:
+            lib = native_step.load() if NativeStep.supports(self, self.model) else None
+            self._native = NativeStep(lib, self, self.model) if lib is not None else False
+        return self._native or None
 
     def _norm(self, norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if isinstance(norm, RMSNorm) and x.dtype == torch.float32:  # one fused op, same result
@@ -95,6 +107,13 @@ class FastDecoder:
     def step(self, tokens: torch.Tensor, cache: SlotCache) -> torch.Tensor:
         """tokens [rows] → logits [rows, vocab]; writes the keys/values at column cache.length."""
         m, n, t = self.model, cache.rows, cache.length
+        # the C step is single-threaded: it takes the one-row steps that run on one thread
+        # anyway (inference/threads.py), where per-op overhead is most of the time
+        if n == 1 and torch.get_num_threads() == 1 and (native := self._native_step()) is not None:
+            cache.valid[0, t] = True
+            if (logits := native.step(int(tokens[0]), cache)) is not None:
+                cache.length = t + 1
+                return logits
         h, kv, dh = self.h, self.kv, self.dh
         positions = t - torch.tensor(cache.starts, device=tokens.device)
         x = F.embedding(tokens, m.tok_emb.weight)  # [n, d]: one token per row
