@@ -94,9 +94,12 @@ static void rope(float *x, const float *cos, const float *sin, int dh) {
 }
 
 /* Writes logits [vocab]; keys and values of this token go to cache column t, attention reads
- * columns start..t (the row's own positions 0..pos). Returns 0, or 1 if pos is out of range. */
+ * columns start..t (the row's own positions 0..pos). Returns 0, or 1 (nothing written) if the
+ * token or a position is out of range. */
 int decode_step(const Model *m, int token, int pos, int start, int t, float *logits) {
-    if (pos < 0 || pos >= m->max_pos || t >= m->len_cap || start > t) return 1;
+    if (token < 0 || token >= m->vocab || pos < 0 || pos >= m->max_pos || start < 0 || start > t ||
+        t >= m->len_cap)
+        return 1;
     const int d = m->d, H = m->n_head, KV = m->n_kv, dh = m->dh, group = H / KV;
     float *x = m->scratch, *h = x + d, *qkv = h + d, *att = qkv + (H + 2 * KV) * dh;
     float *scores = att + H * dh, *ff = scores + m->len_cap;
