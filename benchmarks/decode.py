@@ -9,7 +9,7 @@ resident growth from loading through its first generations (weights, caches, buf
 thread count and at one thread, and each one's faster setting is compared. Decode time runs
 from the first generated token to the last (timestamps from a generate() streamer and from
 the engine's steps); prefill is the time to the first token. Both must produce the same tokens.
-On one thread the engine's batch-1 steps of a Llama-family model run in C
+On one thread the engine's batch-1 steps run in C
 (inference/native_step.py) where a C compiler is found; the header says whether it is in use
 (INSTRUCTGEN_NATIVE=0 measures the torch path instead).
 

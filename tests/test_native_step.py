@@ -19,10 +19,13 @@ from tests.conftest import make_model_dir
 
 pytestmark = pytest.mark.skipif(native_step.load() is None, reason="no C compiler here")
 
-LLAMA_VARIANTS = {
-    "gqa": dict(n_head=4, n_kv_head=2),
-    "mha, biases, roles": dict(n_head=4, n_kv_head=4, qkv_bias=True, o_bias=True, mlp_bias=True, n_roles=4),
-    "one kv head": dict(n_head=4, n_kv_head=1, d_model=96),
+VARIANTS = {
+    "llama gqa": dict(arch="llama", n_head=4, n_kv_head=2),
+    "llama mha, biases, roles": dict(arch="llama", n_head=4, n_kv_head=4, qkv_bias=True, o_bias=True, mlp_bias=True, n_roles=4),
+    "llama one kv head, gelu": dict(arch="llama", n_head=4, n_kv_head=1, d_model=96, activation="gelu"),
+    "gpt2": dict(arch="gpt2"),
+    "gpt2 relu, roles": dict(arch="gpt2", activation="relu", n_roles=4),
+    "gpt2 exact gelu": dict(arch="gpt2", activation="gelu", d_model=96, n_head=3),
 }  # fmt: skip
 
 
@@ -46,11 +49,9 @@ def _prefilled(model, prompt: list[int], shift: int) -> SlotCache:
     return cache
 
 
-@pytest.mark.parametrize("variant", list(LLAMA_VARIANTS))
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_native_step_equals_the_torch_step(tmp_path, tokenizer_dir, variant):
-    model = load_model(
-        make_model_dir(tmp_path / "m", tokenizer_dir, "llama", seed=3, **LLAMA_VARIANTS[variant])
-    )
+    model = load_model(make_model_dir(tmp_path / "m", tokenizer_dir, seed=3, **VARIANTS[variant]))
     if model.role_emb is not None:  # a trained-looking role table, not the zero-ish init
         torch.nn.init.normal_(model.role_emb.weight, std=0.5)
     native, plain = FastDecoder(model), FastDecoder(model)
@@ -75,16 +76,18 @@ def test_native_step_equals_the_torch_step(tmp_path, tokenizer_dir, variant):
         torch.testing.assert_close(k_fast[:1], k_slow[:1], atol=1e-5, rtol=1e-4)
 
 
-def test_batch_one_greedy_equals_transformers_generate(llama_dir, monkeypatch):
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_batch_one_greedy_equals_transformers_generate(arch, gpt2_dir, llama_dir, monkeypatch):
     from transformers import AutoModelForCausalLM
 
+    model_dir = {"gpt2": gpt2_dir, "llama": llama_dir}[arch]
     calls = []
     step = native_step.NativeStep.step
     monkeypatch.setattr(
         native_step.NativeStep, "step", lambda self, *a: calls.append(1) or step(self, *a)
     )
-    engine = Engine.from_dir(llama_dir)
-    hf = AutoModelForCausalLM.from_pretrained(llama_dir).eval()
+    engine = Engine.from_dir(model_dir)
+    hf = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     params = SamplingParams(temperature=0, max_tokens=40, ignore_eos=True)
     for prompt in ["春天来了", "The quick brown fox jumps over the lazy"]:
         ours = engine.generate([prompt], params)[0].sequences[0].output_ids

@@ -5,7 +5,7 @@ x ← x + W_o·Attention(norm(x)), x ← x + FFN(norm(x)), with q, k, v from one
 [W_q; W_k; W_v] and SwiGLU's gate and up from one [W_gate; W_up]. RoPE angles come from a
 table, keys and values go straight into the SlotCache. Prefill still runs the model's own
 forward; only the one-token steps, where per-call overhead dominates, take this path. A single
-running row of a Llama-family model on one CPU thread goes further, to one call of a C
+running row of a GPT-2- or Llama-family model on one CPU thread goes further, to one call of a C
 function (inference/native_step.py) where it can be built.
 
 Logits equal the model's forward up to float rounding (~1e-7: fused matmuls, fused

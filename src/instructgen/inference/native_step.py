@@ -1,7 +1,7 @@
 """The batch-1 decode step in C (inference/native/decode_step.c), built on first use.
 
-FastDecoder hands a step to it when one row is running on a CPU float32 Llama-family model
-(RMSNorm, RoPE, SiLU-gated FFN, with or without biases and role embeddings). The library is
+FastDecoder hands a step to it when one row is running on one CPU thread on a float32 GPT-2-
+or Llama-family model (with or without biases and role embeddings). The library is
 compiled once per machine with the system C compiler (`cc -O3 -march=native`) into
 ~/.cache/instructgen/native (or $INSTRUCTGEN_CACHE/native) and loaded with ctypes. Without a
 compiler, when the build fails, or with INSTRUCTGEN_NATIVE=0, `load()` returns None and the
@@ -27,6 +27,9 @@ __all__ = ["NativeStep", "load"]
 SOURCE = Path(__file__).with_name("native") / "decode_step.c"
 FLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-std=c11"]
 
+# the C enum of activations, by the model config's names (model/transformer.py ACTIVATIONS)
+ACTIVATIONS = {"silu": 0, "gelu_new": 1, "gelu_pytorch_tanh": 1, "gelu": 2, "relu": 3}
+
 _P = ctypes.POINTER(ctypes.c_float)
 _PP = ctypes.POINTER(_P)
 
@@ -37,14 +40,21 @@ class _Model(ctypes.Structure):
     _fields_ = [
         *[
             (name, ctypes.c_int)
-            for name in ("n_layer", "d", "n_head", "n_kv", "dh", "d_ff", "vocab", "len_cap", "max_pos")
+            for name in (
+                "n_layer", "d", "n_head", "n_kv", "dh", "d_ff", "vocab", "len_cap", "max_pos",
+                "layernorm", "gated", "act",
+            )
         ],
         ("eps", ctypes.c_float),
-        *[(name, _P) for name in ("tok_emb", "role", "norm_f", "lm_head", "cos", "sin")],
+        *[
+            (name, _P)
+            for name in ("tok_emb", "pos_emb", "role", "norm_f", "norm_f_b", "lm_head", "cos", "sin")
+        ],
         *[
             (name, _PP)
             for name in (
-                "norm1", "wqkv", "bqkv", "wo", "bo", "norm2", "wgu", "bgu", "wdown", "bdown",
+                "norm1", "norm1_b", "wqkv", "bqkv", "wo", "bo",
+                "norm2", "norm2_b", "wgu", "bgu", "wdown", "bdown",
                 "k_cache", "v_cache",
             )
         ],
@@ -116,43 +126,44 @@ class NativeStep:
 
     def __init__(self, lib: ctypes.CDLL, decoder, model) -> None:
         c = model.config
-        self.lib, self.layers = lib, decoder.layers
-        max_pos = c.max_seq_len
-        cos, sin = model.rope(torch.arange(max_pos))  # the model's own angles
-        d_ff = self.layers[0][5].weight.size(1)
-        self._keep = [cos.contiguous(), sin.contiguous()]
+        self.lib, self.model = lib, model
+        layers = decoder.layers  # (norm_1, qkv, o, norm_2, up, down) per block
+        self._keep: list = []  # everything the struct points into stays alive with it
+        if model.rope is not None:
+            self._keep += [t.contiguous() for t in model.rope(torch.arange(c.max_seq_len))]
         m = _Model(
             n_layer=c.n_layer,
             d=c.d_model,
             n_head=c.n_head,
             n_kv=c.n_kv_head,
             dh=c.d_head,
-            d_ff=d_ff,
-            vocab=c.vocab_size,
-            len_cap=0,
-            max_pos=max_pos,
+            d_ff=layers[0][5].weight.size(1),
+            vocab=decoder.lm_head.weight.size(0),
+            max_pos=c.max_seq_len,
+            layernorm=int(not decoder.llama),
+            gated=int(decoder.llama),
+            act=ACTIVATIONS[c.activation],
             eps=model.norm_f.eps,
         )
-        m.tok_emb, m.norm_f = _ptr(model.tok_emb.weight), _ptr(model.norm_f.weight)
-        m.lm_head, m.cos, m.sin = _ptr(decoder.lm_head.weight), *map(_ptr, self._keep)
-        m.role = _ptr(decoder.role)
+        m.tok_emb, m.role = _ptr(model.tok_emb.weight), _ptr(decoder.role)
+        m.pos_emb = _ptr(model.pos_emb.weight if model.pos_emb is not None else None)
+        m.norm_f, m.norm_f_b = _ptr(model.norm_f.weight), _ptr(getattr(model.norm_f, "bias", None))
+        m.lm_head = _ptr(decoder.lm_head.weight)
+        m.cos, m.sin = (_ptr(t) for t in self._keep) if self._keep else (_P(), _P())
         columns = {
-            "norm1": [n1.weight for n1, *_ in self.layers],
-            "wqkv": [layer[1].weight for layer in self.layers],
-            "bqkv": [layer[1].bias for layer in self.layers],
-            "wo": [layer[2].weight for layer in self.layers],
-            "bo": [layer[2].bias for layer in self.layers],
-            "norm2": [layer[3].weight for layer in self.layers],
-            "wgu": [layer[4].weight for layer in self.layers],
-            "bgu": [layer[4].bias for layer in self.layers],
-            "wdown": [layer[5].weight for layer in self.layers],
-            "bdown": [layer[5].bias for layer in self.layers],
+            "norm1": [layer[0].weight for layer in layers],
+            "norm1_b": [getattr(layer[0], "bias", None) for layer in layers],
+            "norm2": [layer[3].weight for layer in layers],
+            "norm2_b": [getattr(layer[3], "bias", None) for layer in layers],
         }
+        for name, index in (("qkv", 1), ("o", 2), ("gu", 4), ("down", 5)):
+            columns[f"w{name}"] = [layer[index].weight for layer in layers]
+            columns[f"b{name}"] = [layer[index].bias for layer in layers]
         for name, tensors in columns.items():
             array = (_P * c.n_layer)(*map(_ptr, tensors))
             self._keep += [array, *tensors]
             setattr(m, name, ctypes.cast(array, _PP))
-        self.m, self.model = m, model
+        self.m = m
         self._cache_ptrs: tuple[int, ...] = ()
         self._k = (_P * c.n_layer)()
         self._v = (_P * c.n_layer)()
@@ -160,21 +171,24 @@ class NativeStep:
 
     @staticmethod
     def supports(decoder, model) -> bool:
-        """Llama-family, SiLU, float32, contiguous weights on the CPU."""
+        """GPT-2 (LayerNorm, learned positions) or Llama (RMSNorm, RoPE) family, an activation
+        the C code knows, float32 contiguous weights on the CPU."""
         from instructgen.model.transformer import RMSNorm
 
         c = model.config
+        norm = RMSNorm if decoder.llama else torch.nn.LayerNorm
+        norms = [model.norm_f] + [n for layer in decoder.layers for n in (layer[0], layer[3])]
         tensors = [model.tok_emb.weight, decoder.lm_head.weight]
-        for norm_1, qkv, o, norm_2, up, down in decoder.layers:
-            if not (isinstance(norm_1, RMSNorm) and isinstance(norm_2, RMSNorm)):
-                return False
-            tensors += [norm_1.weight, norm_2.weight]
+        tensors += [t for n in norms for t in (n.weight, getattr(n, "bias", None)) if t is not None]
+        for _, qkv, o, _, up, down in decoder.layers:
             for linear in (qkv, o, up, down):
                 tensors += [t for t in (linear.weight, linear.bias) if t is not None]
+        if model.pos_emb is not None:
+            tensors.append(model.pos_emb.weight)
         return (
-            decoder.llama
-            and c.activation == "silu"
-            and isinstance(model.norm_f, RMSNorm)
+            c.activation in ACTIVATIONS
+            and all(isinstance(n, norm) and n.weight is not None for n in norms)
+            and (model.rope is not None) == decoder.llama
             and c.n_head % c.n_kv_head == 0
             and c.d_head % 2 == 0
             and all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)

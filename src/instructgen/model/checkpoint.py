@@ -371,6 +371,10 @@ def load_model(
     with torch.device("meta"):  # no random init: every tensor comes from the file
         model = Transformer(config, init_weights=False)
     model.load_state_dict(state, strict=True, assign=True)
+    del state  # the parameters now hold the only references to the loaded tensors
+    for p in model.parameters():  # GPT-2's Conv1D weights arrive transposed ([in, out]): made
+        if not p.is_contiguous():  # contiguous one at a time, each original freed before the next
+            p.data = p.data.contiguous()
     if config.tie_embeddings:
         model.lm_head.weight = model.tok_emb.weight
     if model.rope is not None:  # a buffer computed, not stored: build it on a real device

@@ -1,16 +1,20 @@
-/* One decode step of a Llama-family Transformer for one sequence, in plain C.
+/* One decode step of a GPT-2- or Llama-family Transformer for one sequence, in plain C.
  *
  * The same math as model/transformer.py and inference/decoder.py, one token at a time:
  *
- *   x  = E[token] (+ role)
- *   per layer:  h = RMSNorm(x)·g1                      RMSNorm(x) = x / sqrt(mean(x²) + eps)
- *               [q; k; v] = W_qkv h (+ b)               RoPE on q and k at position `pos`
+ *   x  = E[token] (+ P[pos] for GPT-2) (+ role)
+ *   per layer:  h = Norm(x)                             RMSNorm(x) = x / sqrt(mean(x²) + eps)·g
+ *                                                       LayerNorm(x) = (x − μ) / sqrt(σ² + eps)·g + b
+ *               [q; k; v] = W_qkv h (+ b)               RoPE on q and k at position `pos` (Llama)
  *               K[t], V[t] = k, v                       (the KV cache, written in place)
  *               a_i = softmax(q_i·K_jᵀ / sqrt(d_k)) V_j  head i reads kv head j = i / (H / KV)
  *               x = x + W_o a (+ b)
- *               h = RMSNorm(x)·g2;  [g; u] = W_gu h (+ b)
- *               x = x + W_down (silu(g) ⊙ u) (+ b)      silu(g) = g / (1 + e^-g)
- *   logits = W_head RMSNorm(x)·g_f
+ *               h = Norm(x)
+ *               Llama:  [g; u] = W_gu h (+ b);  x = x + W_down (act(g) ⊙ u) (+ b)
+ *               GPT-2:  x = x + W_2 act(W_1 h + b_1) + b_2
+ *   logits = W_head Norm(x)
+ *
+ * act: silu(g) = g / (1 + e^−g), GELU (erf or tanh form) or ReLU, as the model's config says.
  *
  * Why it exists: at batch 1 a small model's step is ~80 tensor ops of a few microseconds each,
  * and their dispatch costs about as much as the arithmetic. Here the step is one call, and
@@ -21,12 +25,16 @@
 #include <math.h>
 #include <stddef.h>
 
+enum { ACT_SILU, ACT_GELU_TANH, ACT_GELU_ERF, ACT_RELU };
+
 typedef struct {
     int n_layer, d, n_head, n_kv, dh, d_ff, vocab, len_cap, max_pos;
+    int layernorm, gated, act; /* LayerNorm (else RMSNorm); gated FFN [g; u]; activation */
     float eps;
-    const float *tok_emb, *role, *norm_f, *lm_head, *cos, *sin;
-    const float *const *norm1, *const *wqkv, *const *bqkv, *const *wo, *const *bo;
-    const float *const *norm2, *const *wgu, *const *bgu, *const *wdown, *const *bdown;
+    const float *tok_emb, *pos_emb, *role, *norm_f, *norm_f_b, *lm_head, *cos, *sin;
+    const float *const *norm1, *const *norm1_b, *const *wqkv, *const *bqkv, *const *wo, *const *bo;
+    const float *const *norm2, *const *norm2_b, *const *wgu, *const *bgu, *const *wdown,
+        *const *bdown;
     float *const *k_cache, *const *v_cache; /* per layer: row 0 of [rows, n_kv, len_cap, dh] */
     float *scratch; /* d + d + (n_head + 2 n_kv) dh + n_head dh + len_cap + 2 d_ff floats */
 } Model;
@@ -75,12 +83,27 @@ static void matvec(const float *W, const float *x, const float *b, float *y, int
     }
 }
 
-/* out = x / sqrt(mean(x²) + eps) · g */
-static void rmsnorm(const float *x, const float *g, float eps, float *out, int d) {
-    float ss = 0;
-    for (int i = 0; i < d; i++) ss += x[i] * x[i];
-    float r = 1.0f / sqrtf(ss / d + eps);
-    for (int i = 0; i < d; i++) out[i] = g[i] * (x[i] * r);
+/* RMSNorm: x / sqrt(mean(x²) + eps) · g;  LayerNorm: (x − μ) / sqrt(σ² + eps) · g + b */
+static void norm(const Model *m, const float *x, const float *g, const float *b, float *out) {
+    const int d = m->d;
+    float mean = 0, ss = 0;
+    if (m->layernorm) {
+        for (int i = 0; i < d; i++) mean += x[i];
+        mean /= d;
+    }
+    for (int i = 0; i < d; i++) ss += (x[i] - mean) * (x[i] - mean);
+    float r = 1.0f / sqrtf(ss / d + m->eps);
+    for (int i = 0; i < d; i++) out[i] = g[i] * ((x[i] - mean) * r) + (b ? b[i] : 0.0f);
+}
+
+static float activation(int act, float x) {
+    switch (act) {
+    case ACT_SILU: return x / (1.0f + expf(-x));
+    case ACT_GELU_TANH:
+        return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    case ACT_GELU_ERF: return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
+    default: return x > 0 ? x : 0.0f;
+    }
 }
 
 /* x·cos + rotate_half(x)·sin with rotate_half(x1, x2) = (−x2, x1), in place. */
@@ -103,16 +126,20 @@ int decode_step(const Model *m, int token, int pos, int start, int t, float *log
     const int d = m->d, H = m->n_head, KV = m->n_kv, dh = m->dh, group = H / KV;
     float *x = m->scratch, *h = x + d, *qkv = h + d, *att = qkv + (H + 2 * KV) * dh;
     float *scores = att + H * dh, *ff = scores + m->len_cap;
-    const float *cos = m->cos + (size_t)pos * dh, *sin = m->sin + (size_t)pos * dh;
     const float scale = 1.0f / sqrtf((float)dh);
 
-    for (int i = 0; i < d; i++)
-        x[i] = m->tok_emb[(size_t)token * d + i] + (m->role ? m->role[i] : 0.0f);
+    for (int i = 0; i < d; i++) {
+        x[i] = m->tok_emb[(size_t)token * d + i];
+        if (m->pos_emb) x[i] += m->pos_emb[(size_t)pos * d + i];
+        if (m->role) x[i] += m->role[i];
+    }
 
     for (int layer = 0; layer < m->n_layer; layer++) {
-        rmsnorm(x, m->norm1[layer], m->eps, h, d);
+        norm(m, x, m->norm1[layer], m->norm1_b[layer], h);
         matvec(m->wqkv[layer], h, m->bqkv[layer], qkv, (H + 2 * KV) * dh, d);
-        for (int j = 0; j < H + KV; j++) rope(qkv + j * dh, cos, sin, dh);
+        if (m->cos)
+            for (int j = 0; j < H + KV; j++)
+                rope(qkv + j * dh, m->cos + (size_t)pos * dh, m->sin + (size_t)pos * dh, dh);
 
         float *K = m->k_cache[layer], *V = m->v_cache[layer];
         for (int j = 0; j < KV; j++) {
@@ -148,16 +175,14 @@ int decode_step(const Model *m, int token, int pos, int start, int t, float *log
         matvec(m->wo[layer], att, m->bo[layer], h, d, H * dh);
         for (int i = 0; i < d; i++) x[i] += h[i];
 
-        rmsnorm(x, m->norm2[layer], m->eps, h, d);
-        matvec(m->wgu[layer], h, m->bgu[layer], ff, 2 * m->d_ff, d);
-        for (int i = 0; i < m->d_ff; i++) {
-            float g = ff[i];
-            ff[i] = g / (1.0f + expf(-g)) * ff[m->d_ff + i];
-        }
+        norm(m, x, m->norm2[layer], m->norm2_b[layer], h);
+        matvec(m->wgu[layer], h, m->bgu[layer], ff, (m->gated ? 2 : 1) * m->d_ff, d);
+        for (int i = 0; i < m->d_ff; i++)
+            ff[i] = activation(m->act, ff[i]) * (m->gated ? ff[m->d_ff + i] : 1.0f);
         matvec(m->wdown[layer], ff, m->bdown[layer], h, d, m->d_ff);
         for (int i = 0; i < d; i++) x[i] += h[i];
     }
-    rmsnorm(x, m->norm_f, m->eps, h, d);
+    norm(m, x, m->norm_f, m->norm_f_b, h);
     matvec(m->lm_head, h, NULL, logits, m->vocab, d);
     return 0;
 }
