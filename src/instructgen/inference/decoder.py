@@ -21,7 +21,6 @@ from torch import nn
 
 from instructgen.inference import native_step
 from instructgen.inference.cache import SlotCache
-from instructgen.inference.native_step import NativeStep
 from instructgen.model.transformer import ACTIVATIONS, RMSNorm, Transformer
 
 __all__ = ["FastDecoder"]
@@ -75,13 +74,16 @@ class FastDecoder:
             model.role_emb.weight[_ROLE_ASSISTANT].detach() if model.role_emb is not None else None
         )
         self._cos = self._sin = None
-        self._native: NativeStep | None | bool = None  # built on the first one-row step
+        self._native: native_step.NativeStep | None | bool = None  # made on the first 1-row step
 
-    def _native_step(self) -> NativeStep | None:
+    def _native_step(self) -> native_step.NativeStep | None:
         """The C step for one row (inference/native_step.py) where this model and machine allow."""
         if self._native is None:
-            lib = native_step.load() if NativeStep.supports(self, self.model) else None
-            self._native = NativeStep(lib, self, self.model) if lib is not None else False
+            supported = native_step.NativeStep.supports(self, self.model)
+            lib = native_step.load() if supported else None
+            self._native = (
+                native_step.NativeStep(lib, self, self.model) if lib is not None else False
+            )
         return self._native or None
 
     def _norm(self, norm: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -1,11 +1,11 @@
 """The batch-1 decode step in C (inference/native/decode_step.c), built on first use.
 
 FastDecoder hands a step to it when one row is running on one CPU thread on a float32 GPT-2-
-or Llama-family model (with or without biases and role embeddings). The library is
+or Llama-family model (with or without biases and role embeddings). On Linux, the library is
 compiled once per machine with the system C compiler (`cc -O3 -march=native`) into
 ~/.cache/instructgen/native (or $INSTRUCTGEN_CACHE/native) and loaded with ctypes. Without a
-compiler, when the build fails, or with INSTRUCTGEN_NATIVE=0, `load()` returns None and the
-torch path runs: the same math, slower at batch 1.
+compiler, when the build fails (logged once), or with INSTRUCTGEN_NATIVE=0, `load()` returns
+None and the torch path runs: the same math, slower at batch 1.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import logging
 import os
 import platform
 import shutil
@@ -30,6 +31,7 @@ FLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-std=c11"]
 # the C enum of activations, by the model config's names (model/transformer.py ACTIVATIONS)
 ACTIVATIONS = {"silu": 0, "gelu_new": 1, "gelu_pytorch_tanh": 1, "gelu": 2, "relu": 3}
 
+_log = logging.getLogger(__name__)
 _P = ctypes.POINTER(ctypes.c_float)
 _PP = ctypes.POINTER(_P)
 
@@ -103,7 +105,13 @@ def load() -> ctypes.CDLL | None:
                 )
                 os.replace(built, library)  # atomic: a concurrent build never sees half a file
         lib = ctypes.CDLL(str(library))
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError) as e:
+        detail = getattr(e, "stderr", b"") or b""
+        _log.warning(
+            "the C decode step could not be built (%s%s); decoding uses the torch path",
+            e,
+            (": " + detail.decode(errors="replace").strip()[:300]) if detail else "",
+        )
         return None
     lib.decode_step.argtypes = [
         ctypes.POINTER(_Model),
