@@ -402,9 +402,10 @@ def _charts(out: Path, report: dict[str, Any]) -> None:
         )
     ax.set_xticks(list(xs))
     ax.set_xticklabels(families, rotation=60, ha="right", fontsize=8)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.2)  # room above the bars for the legend
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_ylabel("checker accuracy")
-    ax.legend()
+    ax.legend(loc="upper center", ncol=3, fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "family_scores.png", dpi=100)
     plt.close(fig)
