@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from instructgen.errors import ConfigError
@@ -144,6 +144,7 @@ def test_stop_string_spanning_deltas_is_cut():
 
 
 @settings(max_examples=200, deadline=None)
+@example(text="aa a", stops=[" ", "a a"], cuts=[3])  # " " completes before "a a", which began first
 @given(
     text=st.text(alphabet="ab 春\n", max_size=30),
     stops=st.lists(st.text(alphabet="ab 春\n", min_size=1, max_size=4), max_size=3),

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
-__all__ = ["Detokenizer", "StopStrings", "TextStream", "truncate_at_stop", "stream_text"]
+__all__ = [
+    "Detokenizer",
+    "StopStrings",
+    "TextStream",
+    "first_stop",
+    "truncate_at_stop",
+    "stream_text",
+]
 
 REPLACEMENT = "\ufffd"
 
@@ -73,10 +80,10 @@ class StopStrings:
         if self.stopped:
             return ""
         self.pending += delta
-        hits = [i for i in (self.pending.find(s) for s in self.stops) if i >= 0]
-        if hits:
+        cut = first_stop(self.pending, self.stops)
+        if cut is not None:
             self.stopped = True
-            out, self.pending = self.pending[: min(hits)], ""
+            out, self.pending = self.pending[:cut], ""
             return out
         keep = self._partial_suffix()
         out = self.pending[: len(self.pending) - keep]
@@ -127,10 +134,21 @@ class TextStream:
         return delta
 
 
+def first_stop(text: str, stops: Iterable[str]) -> int | None:
+    """Where `text` is cut: the start of the stop string that is complete first (the smallest
+    end; at equal ends, the longer one), or None.
+
+    "Complete first" is what a stream can know: a stop string that started earlier but is
+    still unfinished when another one completes does not count, so text cut in a stream of
+    any deltas and text cut whole agree."""
+    hits = [(i + len(s), i) for s in stops if s and (i := text.find(s)) >= 0]
+    return min(hits)[1] if hits else None
+
+
 def truncate_at_stop(text: str, stops: Iterable[str]) -> tuple[str, bool]:
-    """text up to the first stop string, and whether one was found."""
-    hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
-    return (text[: min(hits)], True) if hits else (text, False)
+    """text up to the first stop string (first_stop), and whether one was found."""
+    cut = first_stop(text, stops)
+    return (text, False) if cut is None else (text[:cut], True)
 
 
 def stream_text(deltas: Iterable[str], stops: Iterable[str]) -> Iterator[str]:
