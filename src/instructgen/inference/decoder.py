@@ -26,6 +26,9 @@ from instructgen.model.transformer import ACTIVATIONS, RMSNorm, Transformer
 __all__ = ["FastDecoder"]
 
 _ROLE_ASSISTANT = 3
+# the batched path keeps a oneDNN-packed second copy of each weight (see _Linear), for models
+# whose weights take at most this many bytes: above it, the copy's memory costs more than its speed
+PACK_LIMIT = 2 * 2**30
 
 
 def _fuse(modules: list[nn.Linear], share: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -57,19 +60,21 @@ class FastDecoder:
         self.llama = c.arch == "llama"
         self.h, self.kv, self.dh, self.d = c.n_head, c.n_kv_head, c.d_head, c.d_model
         self.act = ACTIVATIONS[c.activation]
+        pack = sum(p.numel() * p.element_size() for p in model.parameters()) <= PACK_LIMIT
         with torch.no_grad():
             self.layers = []
             for block in model.blocks:
                 a, f = block.attn, block.ffn
-                qkv = _Linear(*_fuse([a.W_q, a.W_k, a.W_v], share_weights))
+                qkv = _Linear(*_fuse([a.W_q, a.W_k, a.W_v], share_weights), pack=pack)
                 if self.llama:
-                    up = _Linear(*_fuse([f.W_gate, f.W_up], share_weights))
-                    down = _Linear(f.W_down.weight, f.W_down.bias)
+                    up = _Linear(*_fuse([f.W_gate, f.W_up], share_weights), pack=pack)
+                    down = _Linear(f.W_down.weight, f.W_down.bias, pack=pack)
                 else:
-                    up, down = _Linear(f.W_1.weight, f.W_1.bias), _Linear(f.W_2.weight, f.W_2.bias)
-                o = _Linear(a.W_o.weight, a.W_o.bias)
+                    up = _Linear(f.W_1.weight, f.W_1.bias, pack=pack)
+                    down = _Linear(f.W_2.weight, f.W_2.bias, pack=pack)
+                o = _Linear(a.W_o.weight, a.W_o.bias, pack=pack)
                 self.layers.append((block.norm_1, qkv, o, block.norm_2, up, down))
-            self.lm_head = _Linear(model.lm_head.weight, None)
+            self.lm_head = _Linear(model.lm_head.weight, None, pack=pack)
         self.role = (
             model.role_emb.weight[_ROLE_ASSISTANT].detach() if model.role_emb is not None else None
         )
@@ -166,9 +171,9 @@ class _Linear:
     summed in another order (differences ~1e-6 relative).
     """
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, *, pack: bool = True):
         self.weight, self.bias, self.weight_t = weight, bias, weight.t()
-        self._packed: torch.Tensor | None | bool = None  # False: packing unavailable
+        self._packed: torch.Tensor | None | bool = None if pack else False  # False: no packing
 
     def _pack(self) -> torch.Tensor | None:
         if self._packed is None:
