@@ -293,12 +293,13 @@ def _evaluate(plan: Plan, data: Path, base: Path, tuned: Path, out: Path) -> Non
 
     out.mkdir(parents=True, exist_ok=True)
     results = {}
+    models = {base: load(base), tuned: load(tuned)}
     for name, path, split_name in (
         ("base", base, "test"),
         ("tuned", tuned, "test"),
         ("tuned_seen", tuned, "val"),
     ):
-        llm = load(path)
+        llm = models[path]
         result = run_builtin(llm, split(split_name), progress=_progress_printer(f"evaluate {name}"))
         if split_name == "test":
             poem = llm.chat(

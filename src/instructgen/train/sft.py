@@ -486,7 +486,8 @@ def add_neftune(model: nn.Module, alpha: float) -> torch.utils.hooks.RemovableHa
 
         e ← e + α / √(L·d) · U(−1, 1)      L tokens per row, d the embedding width
 
-    which makes instruction tuning generalise better; evaluation and saved weights are untouched.
+    which the paper reports makes instruction tuning generalise better; evaluation and the saved
+    weights are untouched.
     """
 
     def noise(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
