@@ -211,3 +211,9 @@ def test_an_error_after_streaming_began_is_an_event(long_model):
         assert any(json.loads(e).get("choices") for e in events[:-2])
 
     asyncio.run(main())
+
+
+def test_default_threads_keep_a_core_for_http_only_on_bigger_machines():
+    from instructgen.serve.scheduler import default_threads
+
+    assert [default_threads(n) for n in (1, 2, 4, 5, 16)] == [1, 2, 4, 4, 15]

