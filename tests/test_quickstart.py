@@ -60,3 +60,34 @@ def test_fast_quickstart_end_to_end_and_rerun(tmp_path):
     again = run_cli("quickstart", "--out", str(out), "--fast", "--quiet", timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stderr.count("reused") == 8
+
+    # --scale re-runs the training stages (and evaluation) with scaled steps, nothing before them
+    half = run_cli(
+        "quickstart", "--out", str(out), "--fast", "--scale", "0.5", "--quiet", timeout=300
+    )
+    assert half.returncode == 0, half.stderr[-2000:]
+    assert half.stderr.count("reused") == 4
+    report = json.loads((out / "report.json").read_text())
+    assert report["plan"] == "fast" and report["scale"] == 0.5
+    assert report["steps"] == {"drills": 3, "pretrain": 15, "finetune": 20}
+    rows = [json.loads(line) for line in (out / "model" / "metrics.jsonl").read_text().splitlines()]
+    assert max(r["step"] for r in rows if "step" in r) == 20
+    assert "fast, scale 0.5: drills 3 steps" in (out / "report.md").read_text()
+
+
+def test_scaled_plan_and_bad_scale(tmp_path):
+    from instructgen.quickstart import FULL, scaled
+
+    assert scaled(FULL, 1) is FULL
+    double = scaled(FULL, 2)
+    for name in ("drills", "pretrain", "finetune"):
+        before, after = getattr(FULL, name), getattr(double, name)
+        assert after["max_steps"] == 2 * before["max_steps"]
+        assert after["eval_every"] == 2 * before["eval_every"]
+        assert after["lr"] == before["lr"] and after["batch_size"] == before["batch_size"]
+    assert double.scale == 2 and double.model == FULL.model and double.size == FULL.size
+    for bad in ("0", "-1", "nan", "inf"):
+        result = run_cli("quickstart", "--out", str(tmp_path / "q"), "--scale", bad, timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert "scale" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "q").exists()

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ class Plan:
     finetune: dict[str, Any]
     eval_limit: int | None = None  # test records evaluated (None: all)
     seed: int = 0
+    name: str = "full"
+    scale: float = 1.0  # the factor `scaled` applied to the training steps
     extra: dict[str, Any] = field(default_factory=dict)
 
     def digest(self, *keys: str) -> str:
@@ -95,6 +98,7 @@ FULL = Plan(
     eval_limit=600,
 )
 FAST = Plan(
+    name="fast",
     size=400,
     vocab_size=1024,
     model={
@@ -142,6 +146,27 @@ FAST = Plan(
     eval_limit=84,
 )
 
+TRAINING_STAGES = ("drills", "pretrain", "finetune")
+
+
+def scaled(plan: Plan, factor: float) -> Plan:
+    """`plan` with `factor` times the steps of every training stage (drills, pretrain, finetune);
+    evaluations and checkpoints come as many times per stage as before."""
+    from instructgen.errors import ConfigError
+
+    if not (isinstance(factor, int | float) and math.isfinite(factor) and factor > 0):
+        raise ConfigError(f"must be a number above 0, got {factor!r}", field="scale")
+    if factor == 1:
+        return plan
+
+    def stage(settings: dict[str, Any]) -> dict[str, Any]:
+        keys = ("max_steps", "eval_every", "save_every")
+        return settings | {k: max(1, round(settings[k] * factor)) for k in keys}
+
+    stages = {name: stage(getattr(plan, name)) for name in TRAINING_STAGES}
+    return replace(plan, scale=plan.scale * factor, **stages)
+
+
 # stage name -> the plan fields it depends on (a change re-runs it and every stage after it)
 STAGES = {
     "data": ("size", "seed"),
@@ -188,9 +213,14 @@ class Stages:
 
 
 def quickstart(
-    out_dir: str | Path = "runs/quickstart", *, fast: bool = False, show_progress: bool = True
+    out_dir: str | Path = "runs/quickstart",
+    *,
+    fast: bool = False,
+    scale: float = 1.0,
+    show_progress: bool = True,
 ) -> dict[str, Any]:
-    """Run (or continue) the quickstart in `out_dir`; returns the report (also OUT/report.json)."""
+    """Run (or continue) the quickstart in `out_dir`; returns the report (also OUT/report.json).
+    `scale` multiplies the training steps (see `scaled`)."""
     from instructgen.data.builtin import write_builtin
     from instructgen.data.corpus import tokenize_corpus
     from instructgen.tokenizer import train_tokenizer
@@ -198,9 +228,9 @@ def quickstart(
     from instructgen.train.pretrain import pretrain
     from instructgen.train.sft import SFTOptions, finetune
 
+    plan = scaled(FAST if fast else FULL, scale)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plan = FAST if fast else FULL
     stages = Stages(out, plan)
     data, tok, shards, init, drilled, pre, model = (
         out / n for n in ("data", "tokenizer", "shards", "init", "drilled", "pretrained", "model")
@@ -345,7 +375,9 @@ def _report(out: Path, plan: Plan, seconds: dict[str, float], elapsed: float) ->
             "tuned": tuned["brief_example"]["output"],
             "instruction": BRIEF_INSTRUCTION,
         },
-        "plan": "fast" if plan is FAST else "full",
+        "plan": plan.name,
+        "scale": plan.scale,
+        "steps": {name: getattr(plan, name)["max_steps"] for name in TRAINING_STAGES},
         "model": str(out / "model"),
         "charts": ["loss_curves.png", "family_scores.png"],
     }
@@ -423,6 +455,10 @@ def _markdown(report: dict[str, Any]) -> str:
         "",
         f"For comparison, the tuned model on the val split ({report['n_seen']} instructions whose phrasings "
         f"and entities come from training's pools): **{report['tuned_seen_score']:.3f}**.",
+        "",
+        f"Plan {report['plan']}, scale {report['scale']:g}: "
+        + ", ".join(f"{name} {n} steps" for name, n in report["steps"].items())
+        + ".",
         "",
         "| stage | seconds |",
         "|---|---:|",

@@ -62,7 +62,7 @@ def cmd_finetune(args) -> None:
 def cmd_quickstart(args) -> None:
     from instructgen.quickstart import quickstart
 
-    quickstart(args.out, fast=args.fast, show_progress=not args.quiet)
+    quickstart(args.out, fast=args.fast, scale=args.scale, show_progress=not args.quiet)
 
 
 def register(verbs) -> None:
@@ -159,7 +159,7 @@ def register(verbs) -> None:
         "quickstart",
         cmd_quickstart,
         "the whole pipeline on the built-in world: data, tokenizer, pretraining, fine-tuning, evaluation of base vs tuned, report",
-        "instructgen quickstart --out runs/quickstart          # about 15 minutes on a laptop CPU\n  instructgen quickstart --out runs/qs-fast --fast     # a minutes-scale version",
+        "instructgen quickstart --out runs/quickstart          # about 15 minutes on a laptop CPU\n  instructgen quickstart --out runs/qs-fast --fast     # a minutes-scale version\n  instructgen quickstart --out runs/qs-x2 --scale 2    # twice the training steps",
     )
     p.add_argument(
         "--out",
@@ -169,5 +169,12 @@ def register(verbs) -> None:
     )
     p.add_argument(
         "--fast", action="store_true", help="a small, minutes-scale version (tests, a first look)"
+    )
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        metavar="FACTOR",
+        help="multiply the training steps of the copy drills, pretraining and fine-tuning (default 1; 2 takes about twice as long)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
