@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from instructgen.errors import ConfigError
 from instructgen.files import atomic_write_json, atomic_write_text
 
 BRIEF_INSTRUCTION = "请用中文写一首关于春天的诗。"
@@ -152,8 +153,6 @@ TRAINING_STAGES = ("drills", "pretrain", "finetune")
 def scaled(plan: Plan, factor: float) -> Plan:
     """`plan` with `factor` times the steps of every training stage (drills, pretrain, finetune);
     evaluations and checkpoints come as many times per stage as before."""
-    from instructgen.errors import ConfigError
-
     if not (isinstance(factor, int | float) and math.isfinite(factor) and factor > 0):
         raise ConfigError(f"must be a number above 0, got {factor!r}", field="scale")
     if factor == 1:
