@@ -9,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from instructgen.errors import DataError, UserError
-from instructgen.tokenizer import EOS, IM_END, IM_START, MASK, PAD, Tokenizer, train_tokenizer
+from instructgen.tokenizer import (
+    EOS,
+    GRANULARITIES,
+    IM_END,
+    IM_START,
+    MASK,
+    PAD,
+    Tokenizer,
+    train_tokenizer,
+)
 
 TRICKY = [
     "请用中文写一首关于春天的诗。",
@@ -115,4 +124,56 @@ def test_training_errors(tmp_path):
         train_tokenizer([empty], 400, tmp_path / "o", show_progress=False)
     with pytest.raises(UserError, match="vocab-size"):
         train_tokenizer([bad], 10, tmp_path / "o", show_progress=False)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def granular_dirs(tmp_path_factory) -> dict[str, str]:
+    """One tokenizer directory per granularity, trained on the same mixed-script text."""
+    root = tmp_path_factory.mktemp("granular")
+    data = root / "d.txt"
+    lines = [f"春天的花开了 spring flowers bloom {i} 司马云舒 thumbtack papaya" for i in range(300)]
+    data.write_text("\n\n".join(lines), encoding="utf-8")
+    return {
+        g: str(train_tokenizer([data], 600, root / g, granularity=g, show_progress=False))
+        for g in GRANULARITIES
+    }
+
+
+@pytest.fixture(scope="module")
+def granular(granular_dirs) -> dict[str, tuple]:
+    from transformers import AutoTokenizer
+
+    return {
+        g: (Tokenizer.from_dir(d), AutoTokenizer.from_pretrained(d))
+        for g, d in granular_dirs.items()
+    }
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=text_strategy)
+def test_every_granularity_round_trips_in_transformers(granular, text):
+    for tok, auto in granular.values():
+        ids = tok.encode(text)
+        assert tok.decode(ids) == text
+        assert auto.encode(text, add_special_tokens=False) == ids
+
+
+def test_granularity_bounds_what_a_token_spans(granular_dirs):
+    pieces = {
+        g: [Tokenizer.from_dir(d).decode([i]) for i in Tokenizer.from_dir(d).encode(text)]
+        for g, d in granular_dirs.items()
+        for text in ["春天的花 papaya"]
+    }
+    assert any(len(p.strip()) > 1 and "\u4e00" <= p[0] <= "\u9fff" for p in pieces["words"])
+    assert all(len(p) <= 1 for p in pieces["cjk-chars"] if "\u4e00" <= p[:1] <= "\u9fff")
+    assert any(len(p.strip()) > 1 for p in pieces["cjk-chars"] if p.strip().isascii())
+    assert pieces["chars"] == list("春天的花 papaya")  # every character one token
+
+
+def test_unknown_granularity_is_a_user_error(tmp_path):
+    data = tmp_path / "d.txt"
+    data.write_text("some text\n", encoding="utf-8")
+    with pytest.raises(UserError, match="granularity"):
+        train_tokenizer([data], 400, tmp_path / "o", granularity="bytes", show_progress=False)
     assert not (tmp_path / "o").exists()

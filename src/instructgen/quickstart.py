@@ -37,9 +37,11 @@ class Plan:
     pretrain: dict[str, Any]
     finetune: dict[str, Any]
     eval_limit: int | None = None  # test records evaluated (None: all)
+    eval_max_tokens: int = 96  # answers are cut here (the longest reference, with room to spare)
     seed: int = 0
     name: str = "full"
     scale: float = 1.0  # the factor `scaled` applied to the training steps
+    granularity: str = "words"  # what one tokenizer merge may join (tokenizer.GRANULARITIES)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def digest(self, *keys: str) -> str:
@@ -169,13 +171,13 @@ def scaled(plan: Plan, factor: float) -> Plan:
 # stage name -> the plan fields it depends on (a change re-runs it and every stage after it)
 STAGES = {
     "data": ("size", "seed"),
-    "tokenizer": ("vocab_size",),
+    "tokenizer": ("vocab_size", "granularity"),
     "shards": (),
     "init": ("model", "seed"),
     "drills": ("drills",),
     "pretrain": ("pretrain",),
     "finetune": ("finetune",),
-    "evaluate": ("eval_limit",),
+    "evaluate": ("eval_limit", "eval_max_tokens"),
 }
 # a stage whose outputs changed shape gets a version here, so older runs redo it
 STAGE_VERSIONS = {"evaluate": 2}
@@ -216,10 +218,11 @@ def quickstart(
     *,
     fast: bool = False,
     scale: float = 1.0,
+    plan: Plan | None = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Run (or continue) the quickstart in `out_dir`; returns the report (also OUT/report.json).
-    `scale` multiplies the training steps (see `scaled`)."""
+    `scale` multiplies the training steps (see `scaled`); `plan` replaces FULL / FAST."""
     from instructgen.data.builtin import write_builtin
     from instructgen.data.corpus import tokenize_corpus
     from instructgen.tokenizer import train_tokenizer
@@ -227,7 +230,7 @@ def quickstart(
     from instructgen.train.pretrain import pretrain
     from instructgen.train.sft import SFTOptions, finetune
 
-    plan = scaled(FAST if fast else FULL, scale)
+    plan = scaled(plan or (FAST if fast else FULL), scale)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stages = Stages(out, plan)
@@ -246,6 +249,7 @@ def quickstart(
             [data / "corpus.txt", data / "train.jsonl"],
             plan.vocab_size,
             tok,
+            granularity=plan.granularity,
             show_progress=show_progress,
         ),
     )
@@ -329,10 +333,17 @@ def _evaluate(plan: Plan, data: Path, base: Path, tuned: Path, out: Path) -> Non
         ("tuned_seen", tuned, "val"),
     ):
         llm = models[path]
-        result = run_builtin(llm, split(split_name), progress=_progress_printer(f"evaluate {name}"))
+        result = run_builtin(
+            llm,
+            split(split_name),
+            max_tokens=plan.eval_max_tokens,
+            progress=_progress_printer(f"evaluate {name}"),
+        )
         if split_name == "test":
             poem = llm.chat(
-                [{"role": "user", "content": BRIEF_INSTRUCTION}], max_tokens=64, temperature=0.0
+                [{"role": "user", "content": BRIEF_INSTRUCTION}],
+                max_tokens=plan.eval_max_tokens,
+                temperature=0.0,
             ).text
             result["brief_example"] = {"instruction": BRIEF_INSTRUCTION, "output": poem}
         atomic_write_text(
@@ -377,6 +388,8 @@ def _report(out: Path, plan: Plan, seconds: dict[str, float], elapsed: float) ->
         "plan": plan.name,
         "scale": plan.scale,
         "steps": {name: getattr(plan, name)["max_steps"] for name in TRAINING_STAGES},
+        "tokenizer": {"granularity": plan.granularity, "vocab_size": plan.vocab_size},
+        "model_shape": {k: plan.model[k] for k in ("arch", "d_model", "n_layer", "n_head")},
         "model": str(out / "model"),
         "charts": ["loss_curves.png", "family_scores.png"],
     }
@@ -457,7 +470,10 @@ def _markdown(report: dict[str, Any]) -> str:
         "",
         f"Plan {report['plan']}, scale {report['scale']:g}: "
         + ", ".join(f"{name} {n} steps" for name, n in report["steps"].items())
-        + ".",
+        + f"; tokens: {report['tokenizer']['granularity']}, {report['tokenizer']['vocab_size']} "
+        + "vocabulary; model: {arch} d_model {d_model} × {n_layer} layers, {n_head} heads.".format(
+            **report["model_shape"]
+        ),
         "",
         "| stage | seconds |",
         "|---|---:|",

@@ -20,6 +20,8 @@ from instructgen.errors import DataError, ModelDirError, UserError
 BOS, EOS, PAD, MASK = "<|bos|>", "<|endoftext|>", "<|pad|>", "<|mask|>"
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"  # chat turns: <|im_start|>role\n ... <|im_end|>
 SPECIAL_TOKENS = [EOS, BOS, PAD, MASK, IM_START, IM_END]
+# CJK ideographs, kana, hangul and full-width punctuation: each its own pre-token
+CJK_CHAR = r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]"
 
 # ChatML, the default chat template. The {% generation %} block marks assistant text for
 # transformers' return_assistant_tokens_mask.
@@ -173,12 +175,22 @@ def train_tokenizer(
     min_frequency: int = 2,
     chat_template: str = CHATML_TEMPLATE,
     model_max_length: int = 2048,
+    granularity: str = "words",
     show_progress: bool = True,
 ) -> Path:
-    """Train a byte-level BPE on `files` and save it as a tokenizer directory."""
+    """Train a byte-level BPE on `files` and save it as a tokenizer directory.
+
+    `granularity` bounds what a merge may join (see GRANULARITIES): "words" merges within words
+    (GPT-2's rule), "chars" only builds whole characters (a Latin letter is one token, a frequent
+    CJK character one token, a rare one its UTF-8 bytes), so every name and word is a sequence of
+    frequent units."""
     from tokenizers import Tokenizer as HFTokenizer
     from tokenizers import decoders, models, pre_tokenizers, trainers
 
+    if granularity not in GRANULARITIES:
+        raise UserError(
+            f"--granularity must be one of {', '.join(GRANULARITIES)}, got {granularity!r}"
+        )
     minimum = 256 + len(SPECIAL_TOKENS) + 1
     if vocab_size < minimum:
         raise UserError(
@@ -190,14 +202,7 @@ def train_tokenizer(
         raise DataError("no text found in the input files", file=", ".join(map(str, files)))
 
     tok = HFTokenizer(models.BPE())
-    # Digits become single tokens (better arithmetic); ByteLevel maps every byte to a symbol,
-    # so any string, Chinese, emoji or code included, round-trips exactly.
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Digits(individual_digits=True),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-        ]
-    )
+    tok.pre_tokenizer = _pre_tokenizer(granularity)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -210,6 +215,27 @@ def train_tokenizer(
     tokenizer = Tokenizer(tok, _default_config(chat_template, model_max_length))
     tokenizer.save(out_dir)
     return Path(out_dir)
+
+
+# granularity -> what one pre-token (the most a merge can join) is
+GRANULARITIES = {
+    "words": "a word with its leading space (GPT-2's rule; a run of CJK characters is one word)",
+    "cjk-chars": "as words, but each CJK character stands alone",
+    "chars": "one character",
+}
+
+
+def _pre_tokenizer(granularity: str):
+    """Digits are single tokens (better arithmetic); ByteLevel maps every byte to a symbol, so
+    any string, Chinese, emoji or code included, round-trips exactly."""
+    from tokenizers import Regex, pre_tokenizers
+
+    steps = [pre_tokenizers.Digits(individual_digits=True)]
+    if granularity != "words":
+        one = r"[\s\S]" if granularity == "chars" else CJK_CHAR
+        steps.insert(0, pre_tokenizers.Split(Regex(one), behavior="isolated"))
+    steps.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=granularity != "chars"))
+    return pre_tokenizers.Sequence(steps)
 
 
 def _chain(*parts: Iterable[str]) -> Iterator[str]:

@@ -10,6 +10,7 @@ from instructgen.cli.common import (
     add,
     print_json,
 )
+from instructgen.tokenizer import GRANULARITIES
 
 
 def cmd_tokenizer_train(args) -> None:
@@ -21,6 +22,7 @@ def cmd_tokenizer_train(args) -> None:
         args.out,
         text_field=args.text_field,
         min_frequency=args.min_frequency,
+        granularity=args.granularity,
         show_progress=not args.quiet,
     )
     tok = Tokenizer.from_dir(out)
@@ -109,6 +111,13 @@ def register(verbs) -> None:
         "--text-field", default="text", help="JSONL field holding the text (default: text)"
     )
     p.add_argument("--min-frequency", type=int, default=2, help="minimum pair count for a merge")
+    p.add_argument(
+        "--granularity",
+        choices=list(GRANULARITIES),
+        default="words",
+        help="the most one token may span: "
+        + "; ".join(f"{k}: {v}" for k, v in GRANULARITIES.items()),
+    )
     p.add_argument("--quiet", action="store_true")
 
     # model
