@@ -2,7 +2,7 @@
 
 Greedy decoding of 128 new tokens after a 32-token prompt, at batch 1 and batch 8, on two
 models built here with random weights and saved as one model directory that both load:
-the quickstart's model (instructgen/quickstart.py FULL plan) and a GPT-2-small-shaped model
+the quickstart's model (the shape of the shipped base it fine-tunes) and a GPT-2-small-shaped model
 (124M parameters). Runs alternate between the two implementations and the best of --repeats
 counts, so a noisy neighbour on a shared CPU hurts both alike. Memory is each one's peak
 resident growth from loading through its first generations (weights, caches, buffers). Each runs at torch's default
@@ -25,6 +25,7 @@ import argparse
 import re
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -32,13 +33,21 @@ from transformers import GenerationConfig
 from transformers.generation.streamers import BaseStreamer
 
 from instructgen.inference import Engine, SamplingParams, native_step
-from instructgen.model.checkpoint import save_model
+from instructgen.model.checkpoint import load_config, save_model
 from instructgen.model.transformer import ModelConfig, Transformer
-from instructgen.quickstart import FULL
+from instructgen.quickstart import SHIPPED_BASE
 from instructgen.tokenizer import train_tokenizer
 
 PROMPT, NEW = 32, 128
 GPT2_SMALL = dict(arch="gpt2", d_model=768, n_layer=12, n_head=12, max_seq_len=1024)
+_TOKEN_IDS = ("vocab_size", "bos_token_id", "eos_token_id", "pad_token_id")
+
+
+def quickstart_shape() -> tuple[dict, int]:
+    """(ModelConfig values, vocabulary size) of the model the quickstart trains."""
+    values = asdict(load_config(SHIPPED_BASE))
+    vocab = values["vocab_size"]
+    return {k: v for k, v in values.items() if k not in _TOKEN_IDS}, vocab
 
 
 def rss_mb(field: str = "VmRSS") -> float:
@@ -192,15 +201,16 @@ def main() -> None:
     native = native_step.load() is not None
     print(f"batch-1 decode step in C: {'yes' if native else 'no (torch path)'}")
     with tempfile.TemporaryDirectory() as tmp:
-        quick = build(FULL.model, FULL.vocab_size, Path(tmp) / "quickstart")
+        shape, vocab = quickstart_shape()
+        quick = build(shape, vocab, Path(tmp) / "quickstart")
         params = sum(
-            p.numel()
-            for p in Transformer(ModelConfig(**FULL.model, vocab_size=FULL.vocab_size)).parameters()
+            p.numel() for p in Transformer(ModelConfig(**shape, vocab_size=vocab)).parameters()
         )
         print(
-            f"quickstart model: {FULL.model}, vocab {FULL.vocab_size}, {params / 1e6:.1f}M parameters"
+            f"quickstart model: d_model {shape['d_model']} x {shape['n_layer']} layers, "
+            f"vocab {vocab}, {params / 1e6:.1f}M parameters"
         )
-        figures = measure("quickstart", quick, FULL.vocab_size, args.repeats)
+        figures = measure("quickstart", quick, vocab, args.repeats)
         gpt2 = {}
         if not args.skip_gpt2:
             small = build(GPT2_SMALL, 50257, Path(tmp) / "gpt2")

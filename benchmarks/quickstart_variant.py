@@ -1,14 +1,16 @@
 """Run the quickstart with one named variant of its plan and print its scores.
 
-    python benchmarks/quickstart_variant.py --variant chars --proxy     # the small proxy
-    python benchmarks/quickstart_variant.py --variant chars             # the full quickstart
+    python benchmarks/quickstart_variant.py --variant ft-900 --proxy    # the fast proxy
+    python benchmarks/quickstart_variant.py --variant ft-900            # the full quickstart
+    python benchmarks/quickstart_variant.py --list
 
-A variant changes one thing about the full plan (tokenizer granularity, vocabulary, model shape,
-steps...); `--proxy` then runs it on a d128×2 model with half the steps and 280 records per
-evaluated split: 5–7 minutes on a 2-core CPU. Measured so far, that proxy does NOT rank variants
-(every variant scores ~0 there, because the copy circuit never forms in it); it is kept as the
-starting point for a better one. The run lives in --out (default runs/variants/NAME[-proxy]) and
-reuses its finished stages when run again.
+Two families. Variants of the full plan (it fine-tunes the shipped base) change the fine-tuning:
+steps, learning rate, rows; their `--proxy` runs a third of the steps and scores 280 records per
+split (about 4 minutes on a 2-core CPU). Variants named `scratch*` change the from-scratch plan
+(`quickstart --from-scratch`: tokenizer granularity, vocabulary, steps per stage); their `--proxy`
+runs a d128×2 model with half the steps (5–7 minutes), and measured so far it does NOT rank them
+(they all score ~0 there: the copy circuit never forms in so few steps). The run lives in --out
+(default runs/variants/NAME[-proxy]) and reuses its finished stages when run again.
 Ends with `test_score=`, `val_score=`, `base_score=` and `seconds=` lines.
 """
 
@@ -22,9 +24,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from instructgen.quickstart import FULL, Plan, quickstart, scaled
+from instructgen.quickstart import FULL, SCRATCH, Plan, quickstart, scaled
 
-PROXY_SCALE = 0.5  # share of the full plan's training steps the proxy runs
+PROXY_SCALE = 0.5  # share of the from-scratch plan's training steps its proxy runs
+PROXY_FINETUNE_SCALE = 1 / 3  # share of the fine-tuning steps the proxy of a base variant runs
 PROXY_EVAL = 280  # test and val records the proxy scores (5 per family and language)
 PROXY_MODEL = {"d_model": 128, "n_layer": 2, "n_head": 4, "n_kv_head": 2}  # ~8x fewer FLOPs
 
@@ -86,30 +89,48 @@ CHARS = _chain(
 # 1,150 steps, sized for ~15 minutes with word tokens on a 2-core CPU (not measured; the full
 # plan's 1,850 steps take ~28 minutes there); with CHARS it measured 1,114 s
 BUDGET = _steps(350, 250, 550)
-VARIANTS = {
-    "baseline": lambda plan: plan,
-    "vocab-1024": _tokens("words", 1024),
-    "cjk-chars": _tokens("cjk-chars", 4096),
-    "chars": CHARS,
-    "chars-1024": _tokens("chars", 1024),
-    "chars-60k": _chain(CHARS, lambda p: replace(p, size=60000)),
-    "chars-nodrill": _chain(CHARS, _steps(10, 450, 1300)),
-    "chars-512": _chain(CHARS, _seq(512)),
-    "b15-words": BUDGET,
-    "b15-chars": _chain(CHARS, BUDGET),
-    "b15-chars-nopre": _chain(CHARS, _steps(350, 1, 800)),
+
+
+def _finetune_steps(n: int):
+    return _stage("finetune", max_steps=n, eval_every=max(1, n // 6), save_every=max(1, n // 6))
+
+
+# variants of the full plan: what fine-tuning the shipped base does
+BASE_VARIANTS = {
+    "full": lambda plan: plan,
+    "ft-300": _finetune_steps(300),
+    "ft-900": _finetune_steps(900),
+    "ft-lr-3e-4": _stage("finetune", lr=3e-4),
+    "ft-lr-2e-3": _stage("finetune", lr=2e-3),
 }
+# variants of the from-scratch plan (quickstart --from-scratch)
+SCRATCH_VARIANTS = {
+    "scratch": lambda plan: plan,
+    "scratch-vocab-1024": _tokens("words", 1024),
+    "scratch-cjk-chars": _tokens("cjk-chars", 4096),
+    "scratch-chars": CHARS,
+    "scratch-chars-1024": _tokens("chars", 1024),
+    "scratch-chars-60k": _chain(CHARS, lambda p: replace(p, size=60000)),
+    "scratch-chars-nodrill": _chain(CHARS, _steps(10, 450, 1300)),
+    "scratch-chars-512": _chain(CHARS, _seq(512)),
+    "scratch-b15-words": BUDGET,
+    "scratch-b15-chars": _chain(CHARS, BUDGET),
+    "scratch-b15-chars-nopre": _chain(CHARS, _steps(350, 1, 800)),
+}
+VARIANTS = {**BASE_VARIANTS, **SCRATCH_VARIANTS}
 
 
 def variant_plan(name: str, proxy: bool) -> Plan:
     if name not in VARIANTS:
         raise SystemExit(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
-    plan = replace(VARIANTS[name](FULL), name=f"variant:{name}")
-    if proxy:
+    from_base = name in BASE_VARIANTS
+    plan = replace(VARIANTS[name](FULL if from_base else SCRATCH), name=f"variant:{name}")
+    if proxy and from_base:
+        plan = replace(scaled(plan, PROXY_FINETUNE_SCALE), eval_limit=PROXY_EVAL)
+    elif proxy:
         plan = replace(scaled(plan, PROXY_SCALE), eval_limit=PROXY_EVAL)
         plan = replace(plan, model=plan.model | PROXY_MODEL)
-        plan = replace(plan, name=f"{plan.name}:proxy")
-    return plan
+    return replace(plan, name=f"{plan.name}:proxy") if proxy else plan
 
 
 def main() -> None:

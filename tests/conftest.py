@@ -33,15 +33,16 @@ CORPUS = [
 
 
 def run_cli(
-    *args: str, cwd: Path | None = None, timeout: float = 300
+    *args: str, cwd: Path | None = None, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """Run `python -m instructgen ARGS` in a real subprocess."""
+    """Run `python -m instructgen ARGS` in a real subprocess (`env`: its whole environment)."""
     return subprocess.run(
         [sys.executable, "-m", "instructgen", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
         timeout=timeout,
+        env=env,
     )
 
 

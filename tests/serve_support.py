@@ -21,6 +21,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ServerURL(str):
+    """The server's base URL; .log() is what it has logged so far."""
+
+    log_path: str
+
+    def log(self) -> str:
+        return Path(self.log_path).read_text(encoding="utf-8", errors="replace")
+
+
 @contextlib.contextmanager
 def server(model_dir: Path, *args: str, timeout: float = 90, cli: bool = False) -> Iterator[str]:
     """Run the server until the block ends; yields its base URL (http://127.0.0.1:PORT).
@@ -39,7 +48,8 @@ def server(model_dir: Path, *args: str, timeout: float = 90, cli: bool = False) 
         stderr=subprocess.STDOUT,
         env=env,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = ServerURL(f"http://127.0.0.1:{port}")
+    url.log_path = log.name
     try:
         deadline = time.monotonic() + timeout
         while True:

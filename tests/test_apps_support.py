@@ -150,7 +150,8 @@ def test_pii_is_never_stored_or_logged_raw(scripted, en_kb, tmp_path, caplog):
     for secret in secrets:
         assert secret not in dump
         assert secret not in caplog.text
-    assert "[PHONE]" in caplog.text
+    # the log holds ids and counts, none of what the customer wrote (redacted or not)
+    assert "a message of" in caplog.text and "Is shipping free" not in caplog.text
 
 
 def test_moderation_refuses_politely(scripted, en_kb):

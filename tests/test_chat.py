@@ -8,6 +8,7 @@ import os
 import pty
 import select
 import sys
+import termios
 import time
 
 import pytest
@@ -47,6 +48,11 @@ class Terminal:
         return head + text
 
     def type(self, keys: str) -> None:
+        """Type once the line editor has the terminal (raw mode), as a person would: keys sent
+        before that would be read by the terminal's own line discipline instead."""
+        deadline = time.monotonic() + 5
+        while termios.tcgetattr(self.fd)[3] & termios.ICANON and time.monotonic() < deadline:
+            time.sleep(0.02)
         os.write(self.fd, keys.encode())
 
     def exit_code(self, timeout: float = 30) -> int:
@@ -158,3 +164,24 @@ def test_instruction_prompt():
         instruction_prompt("请用中文写一首关于春天的诗。", "", chat=False)
         == "请用中文写一首关于春天的诗。"
     )
+
+
+def test_chat_line_editing_and_history(chat_argv, tmp_path):
+    """Arrow keys edit the line (readline) instead of reaching the model as escape codes, and
+    up recalls the previous line."""
+    term = Terminal(chat_argv)
+    term.expect(PROMPT)
+    left, up = "\x1b[D", "\x1b[A"
+    term.type(f"helo{left}l\n")  # "helo", one step left, insert "l": "hello"
+    term.expect(PROMPT)
+    saved = tmp_path / "chat.json"
+    term.type(f"/save {saved}\n")
+    term.expect(PROMPT)
+    term.type(f"{up}{up}\n")  # the line before /save: "hello" again
+    term.expect(PROMPT)
+    term.type(f"/save {saved}\n")
+    term.expect(PROMPT)
+    messages = json.loads(saved.read_text(encoding="utf-8"))["messages"]
+    assert [m["content"] for m in messages if m["role"] == "user"] == ["hello", "hello"]
+    term.type("/exit\n")
+    assert term.exit_code() == 0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+
+from instructgen.cli import names_hub_model
 
 from .conftest import run_cli
 
@@ -149,3 +152,16 @@ def test_user_errors_exit_2_with_one_line(tmp_path, tokenizer_dir):
         )
     )
     assert not (tmp_path / "m").exists()
+
+
+def test_offline_unless_a_hub_model_is_named(tmp_path):
+    """Without HF_HUB_OFFLINE a mistyped local path fails at once, with no hub retries."""
+    (tmp_path / "runs").mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    result = run_cli("generate", "--model", "runs/typo", "hi", cwd=tmp_path, env=env, timeout=60)
+    assert result.returncode == 2
+    assert "Retry" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "runs/typo" in result.stderr
+    assert names_hub_model("Qwen/Qwen2.5-0.5B") and names_hub_model("gpt2")
+    assert not names_hub_model(str(tmp_path / "runs" / "x"))  # an absolute path
+    assert not names_hub_model("runs/qs/model") and not names_hub_model("../model")

@@ -89,6 +89,28 @@ def test_bad_schemas_are_user_errors(llm):
         llm.generate("hi", json_schema={"type": "no-such-type"}, max_tokens=4)
 
 
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"enum": []},
+        {"type": "string", "minLength": 5, "maxLength": 2},
+        {"type": "integer", "minimum": 5, "maximum": 1},
+        {
+            "type": "object",
+            "properties": {"a": {"type": "string"}},
+            "required": ["b"],
+            "additionalProperties": False,
+        },
+        {"type": "object", "properties": {"a": False}, "required": ["a"]},
+        {"type": "array", "items": {"enum": []}, "minItems": 1},
+        {"allOf": [{"type": "string", "minLength": 3, "maxLength": 1}]},
+    ],
+)
+def test_a_schema_nothing_satisfies_is_refused(llm, schema):
+    with pytest.raises(ConfigError, match="no JSON value satisfies"):
+        llm.generate("hi", json_schema=schema, max_tokens=4)
+
+
 def test_hf_backend_is_constrained_too(llama_dir):
     hf = load(llama_dir, backend="hf")
     schema = SCHEMAS[0]

@@ -4,6 +4,7 @@ runs with a paired bootstrap."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -83,6 +84,11 @@ def test_model_fingerprint_follows_the_weights_and_config(tmp_path, tokenizer_di
     assert fp["kind"] == "dir" and fp == model_fingerprint(one)
     other = make_model_dir(tmp_path / "two", tokenizer_dir, seed=0, n_layer=1)
     assert model_fingerprint(other)["sha256"] != fp["sha256"]
+    # the same shapes with other values (another seed's weights copied in) is another model
+    reseeded = make_model_dir(tmp_path / "three", tokenizer_dir, seed=1)
+    shutil.copy(reseeded / "model.safetensors", one / "model.safetensors")
+    assert model_fingerprint(one)["sha256"] != fp["sha256"]
+    fp = model_fingerprint(one)
     config = json.loads((one / "config.json").read_text())
     config["rope_theta"] = 1234.0
     (one / "config.json").write_text(json.dumps(config))

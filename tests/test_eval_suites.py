@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -51,6 +52,21 @@ def test_builtin_suite_writes_a_run_and_resumes_from_its_cache(gpt2_dir, tmp_pat
     assert {r["id"] for r in _items(out) if r.get("error") is None} == set(first["per_item"])
     changed = run_suite(gpt2_dir, "builtin", out_dir=out, limit=12, max_tokens=4, progress=False)
     assert changed["counts"]["cached"] == 0  # other settings: other outputs
+
+
+def test_new_weights_in_the_same_directory_are_not_served_from_the_cache(gpt2_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model, out = tmp_path / "model", tmp_path / "run"
+    shutil.copytree(gpt2_dir, model)
+    first = run_suite(model, "builtin", out_dir=out, limit=6, max_tokens=4, progress=False)
+    weights = load_file(str(model / "model.safetensors"))
+    name = next(iter(weights))
+    weights[name] = weights[name] + 0.5  # same names, shapes and dtypes: only the values differ
+    save_file(weights, str(model / "model.safetensors"), metadata={"format": "pt"})
+    again = run_suite(model, "builtin", out_dir=out, limit=6, max_tokens=4, progress=False)
+    assert again["counts"]["cached"] == 0
+    assert again["model"]["sha256"] != first["model"]["sha256"]
 
 
 def test_a_failing_item_is_reported_with_its_error_not_dropped(gpt2_dir, tmp_path):

@@ -341,3 +341,24 @@ def test_bad_input(tokenizer_dir, tmp_path):
         "64",
     )
     assert result.returncode == 2 and "neftune_alpha" in result.stderr
+
+
+def test_bad_lora_and_early_stopping_flags_name_themselves(tmp_path, llama_dir):
+    base = (
+        "finetune",
+        "--model",
+        str(llama_dir),
+        "--data",
+        "x.jsonl",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    for flags, field in (
+        (("--lora", "--lora-r", "-4"), "lora_r"),
+        (("--lora", "--lora-alpha", "0"), "lora_alpha"),
+        (("--early-stopping", "-1"), "early_stopping_patience"),
+    ):
+        result = run_cli(*base, *flags)
+        assert result.returncode == 2, result.stderr[-2000:]
+        (line,) = result.stderr.strip().splitlines()
+        assert f"'{field}'" in line, line

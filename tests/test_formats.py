@@ -25,6 +25,7 @@ from instructgen.data.formats import (
     to_record,
     validate_file,
 )
+from instructgen.data.records import raw_records
 from instructgen.errors import DataError
 
 
@@ -456,6 +457,20 @@ def test_convert_files_round_trip(tmp_path):
     sharegpt = write_jsonl(tmp_path / "s.jsonl", [RECORDS[2]])
     assert convert(sharegpt, "messages", tmp_path / "s2.jsonl") == 1
     assert read_jsonl(tmp_path / "s2.jsonl") == [{"messages": CASES[2][2], "lang": "zh"}]
+    # --out's suffix picks the format, and each reads back as the same records
+    messages = read_jsonl(tmp_path / "out" / "messages.jsonl")
+    for suffix in ("json", "parquet", "csv"):
+        out = tmp_path / f"messages.{suffix}"
+        assert convert(path, "messages", out) == 3
+        if suffix == "json":
+            assert json.loads(out.read_text(encoding="utf-8")) == messages
+        back = [r for _, r in raw_records(out)]
+        assert [_filled(r) for r in back] == [_filled(r) for r in messages], suffix
+
+
+def _filled(record: dict) -> dict:
+    """A record without its empty fields (tabular files cannot tell "" from absent)."""
+    return {k: v for k, v in record.items() if v not in ("", None)}
 
 
 def test_convert_refuses_to_lose_data(tmp_path):

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 
 import pytest
+import torch
+
+from instructgen.errors import ConfigError
+from instructgen.model.checkpoint import load_model, save_model
+from instructgen.quickstart import FAST, FULL, SCRATCH, SHIPPED_BASE, quickstart
+from instructgen.tokenizer import Tokenizer
 
 from .conftest import run_cli
 
@@ -41,6 +49,7 @@ def test_fast_quickstart_end_to_end_and_rerun(tmp_path):
     for name in ("report.md", "loss_curves.png", "family_scores.png"):
         assert (out / name).stat().st_size > 500, name
     assert "instructgen chat --model" in result.stderr
+    assert "smoke test" in result.stderr and "near 0 by design" in (out / "report.md").read_text()
     # the tuned model is a Hugging Face checkpoint whose fine-tuning lowered the validation loss
     AutoModelForCausalLM.from_pretrained(out / "model")
     AutoTokenizer.from_pretrained(out / "model")
@@ -72,11 +81,47 @@ def test_fast_quickstart_end_to_end_and_rerun(tmp_path):
     assert report["steps"] == {"drills": 3, "pretrain": 15, "finetune": 20}
     rows = [json.loads(line) for line in (out / "model" / "metrics.jsonl").read_text().splitlines()]
     assert max(r["step"] for r in rows if "step" in r) == 20
-    assert "fast, scale 0.5: drills 3 steps" in (out / "report.md").read_text()
+    assert "fast from scratch, scale 0.5: drills 3 steps" in (out / "report.md").read_text()
+
+    # a quickstart that starts from a pretrained base (here the one just built) fine-tunes it and
+    # evaluates it against the tuned model; new weights in the base re-run everything after data
+    base = tmp_path / "base"
+    shutil.copytree(out / "pretrained", base)
+    plan = replace(FAST, name="fast-base", base=str(base))
+    started = quickstart(tmp_path / "from-base", plan=plan, show_progress=False)
+    assert set(started["seconds"]) == {"data", "finetune", "evaluate"}
+    assert started["start"] == str(base) and started["steps"] == {"finetune": 40}
+    assert started["model_shape"]["d_model"] == FAST.model["d_model"]
+    text = (tmp_path / "from-base" / "report.md").read_text()
+    assert f"Plan fast-base from {base}" in text and "finetune 40 steps" in text
+    again = quickstart(tmp_path / "from-base", plan=plan, show_progress=False)
+    assert again["seconds"] == started["seconds"]
+    model = load_model(base)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01)
+    save_model(model, base, tokenizer=Tokenizer.from_dir(base), keep_other_files=True)
+    changed = quickstart(tmp_path / "from-base", plan=plan, show_progress=False)
+    assert changed["seconds"]["data"] == started["seconds"]["data"]
+    assert changed["seconds"]["finetune"] != started["seconds"]["finetune"]
+
+
+def test_full_plan_starts_from_the_shipped_base(tmp_path):
+    """The shipped base is a model directory of the documented format, under 50 MB, and a plan
+    naming a base that is not there is a one-line error."""
+    from transformers import AutoModelForCausalLM
+
+    assert FULL.base == "shipped" and SCRATCH.base is None
+    weights = sum(f.stat().st_size for f in SHIPPED_BASE.glob("*.safetensors"))
+    assert 0 < weights <= 50 * 2**20
+    model = AutoModelForCausalLM.from_pretrained(SHIPPED_BASE)
+    assert model.config.max_position_embeddings >= FULL.finetune["seq_len"]
+    assert (SHIPPED_BASE / "metrics.jsonl").is_file() and (SHIPPED_BASE / "README.md").is_file()
+    with pytest.raises(ConfigError, match="tools/base/build.sh"):
+        quickstart(tmp_path / "q", plan=replace(FAST, base=str(tmp_path / "missing")))
 
 
 def test_scaled_plan_and_bad_scale(tmp_path):
-    from instructgen.quickstart import FULL, scaled
+    from instructgen.quickstart import scaled
 
     assert scaled(FULL, 1) is FULL
     double = scaled(FULL, 2)

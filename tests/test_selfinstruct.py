@@ -419,6 +419,29 @@ def test_seed_tasks_of_the_paper_load():
     assert all(t.instruction and t.instances and isinstance(t.instances[0][1], str) for t in tasks)
 
 
+def test_the_shipped_seed_tasks_are_the_papers():
+    """`--seed-tasks builtin` (the default) is the same 175 tasks, so the README's command runs
+    from a clone."""
+    tasks = load_seed_tasks("builtin")
+    assert len(tasks) == 175
+    if SEED_FILE.exists():
+        assert tasks == load_seed_tasks(SEED_FILE)
+
+
+def test_requests_fit_the_teachers_context(llama_dir):
+    """A teacher that says its context (max_model_len in /v1/models, as vLLM and instructgen's
+    server do) gets max_tokens cut to what the prompt leaves, not a 400 for asking 1,024."""
+    from instructgen.data.teacher import Teacher
+
+    from .serve_support import server
+
+    with server(llama_dir) as url:
+        teacher = Teacher(url + "/v1", max_retries=0)
+        assert teacher.context == 128
+        text, finish = teacher.complete("List some tasks: " * 3, max_tokens=1024)
+        assert finish == "length" and text
+
+
 @pytest.mark.parametrize(
     "line, line_no, field",
     [

@@ -57,7 +57,14 @@ def test_models_health_and_page(url, client, gpt2_dir):
 
 def test_metrics_after_requests(url, client):
     client.completions.create(model="m", prompt="Hello", max_tokens=4, temperature=0)
-    text = httpx.get(url + "/metrics").text
+    assert httpx.get(url + "/metrics").status_code == 401  # behind the key (--public-metrics)
+    assert httpx.get(url + "/openapi.json").status_code == 401
+    auth = {"Authorization": f"Bearer {KEY}"}
+    text = httpx.get(url + "/metrics", headers=auth).text
+    head = httpx.head(url + "/v1/models", headers=auth)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == "application/json"
+    assert httpx.head(url + "/health").status_code == 200
     for name in (
         "instructgen_requests_running",
         "instructgen_requests_waiting",
@@ -330,6 +337,8 @@ def test_validation_errors_are_400(url, client):
         headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
     )
     assert_error_shape(raw, 400)
+    error = raw.json()["error"]
+    assert error["param"] is None and "not valid JSON at character 1" in error["message"]
     assert_error_shape(post(url, "/v1/completions", {"prompt": "x", "max_tokens": "many"}), 400)
 
 

@@ -112,3 +112,21 @@ def test_stop_and_new_chat(url, browser):
     browser.find_element(By.ID, "new-chat").click()
     assert browser.find_elements(By.CSS_SELECTOR, ".message") == []
     assert browser.find_element(By.ID, "empty").is_displayed()
+
+
+def test_page_defaults_fit_a_short_context(llama_dir, browser):
+    """With no max tokens set, the page lets the answer use what the context leaves, so a
+    128-token model answers instead of refusing every question with a 400."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    with server(llama_dir) as base:
+        browser.get(base + "/")
+        wait_until(lambda: "context 128" in browser.find_element(By.ID, "model").text)
+        assert browser.find_element(By.ID, "max-tokens").get_attribute("value") == ""
+        box = browser.find_element(By.ID, "input")
+        box.send_keys("hello")
+        box.send_keys(Keys.ENTER)
+        answer = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".message.assistant"))[0]
+        wait_until(lambda: answer.get_attribute("data-done") == "true")
+        assert "error" not in answer.get_attribute("class")

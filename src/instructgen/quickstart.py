@@ -1,8 +1,14 @@
-"""`instructgen quickstart`: the whole pipeline on the built-in world, from nothing to a measured
-instruction follower.
+"""`instructgen quickstart`: the built-in world from data to a measured instruction follower.
+
+By default it starts from the base model shipped with the package (SHIPPED_BASE, pretrained by
+tools/base/build.sh on the built-in corpus with instructgen commands only):
+
+    data builtin → finetune the shipped base → evaluate base vs tuned → report (Markdown, JSON, PNG)
+
+`--from-scratch` (the SCRATCH plan) runs the whole pipeline instead:
 
     data builtin → tokenizer train → data tokenize → model init → copy drills → pretrain → finetune
-    → evaluate base vs tuned on the held-out test split → report (Markdown, JSON, PNG charts)
+    → evaluate base vs tuned on the held-out test split → report
 
 Each stage records itself in OUT/stages.json when it finishes; a re-run reuses finished stages
 whose settings did not change, so an interrupted quickstart continues where it stopped.
@@ -24,6 +30,8 @@ from instructgen.errors import ConfigError
 from instructgen.files import atomic_write_json, atomic_write_text
 
 BRIEF_INSTRUCTION = "请用中文写一首关于春天的诗。"
+# the pretrained base the full quickstart starts from; its card and loss curve lie beside it
+SHIPPED_BASE = Path(__file__).parent / "base_model"
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,10 @@ class Plan:
     name: str = "full"
     scale: float = 1.0  # the factor `scaled` applied to the training steps
     granularity: str = "words"  # what one tokenizer merge may join (tokenizer.GRANULARITIES)
+    # a pretrained model directory to fine-tune ("shipped": SHIPPED_BASE); None trains one from
+    # scratch (tokenizer, init, drills, pretrain), and vocab_size, model, drills, pretrain and
+    # granularity apply only then
+    base: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def digest(self, *keys: str) -> str:
@@ -49,7 +61,8 @@ class Plan:
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
-FULL = Plan(
+SCRATCH = Plan(
+    name="scratch",
     size=20000,
     vocab_size=4096,
     model={
@@ -100,6 +113,15 @@ FULL = Plan(
     },
     eval_limit=600,
 )
+# the shipped base holds one token per character (records ~2.4x longer than with word tokens) and
+# a context of 512, so fine-tuning rows are 512 long and answers may run longer
+FULL = replace(
+    SCRATCH,
+    name="full",
+    base="shipped",
+    finetune=SCRATCH.finetune | {"max_steps": 600, "batch_size": 8, "seq_len": 512},
+    eval_max_tokens=200,
+)
 FAST = Plan(
     name="fast",
     size=400,
@@ -149,6 +171,12 @@ FAST = Plan(
     eval_limit=84,
 )
 
+FAST_NOTE = (
+    "--fast is a smoke test of every stage: its models are too small and too briefly trained to "
+    "follow instructions, so its scores are near 0 by design. Run `instructgen quickstart` "
+    "(the full plan) for a model that does."
+)
+
 TRAINING_STAGES = ("drills", "pretrain", "finetune")
 
 
@@ -193,6 +221,14 @@ class Stages:
         )
         self._chain = ""
 
+    def note_base(self, base: Path) -> None:
+        """Stages after this one depend on the base model's weights (a rebuilt base re-runs them)."""
+        from instructgen.model.checkpoint import model_digest
+
+        self._chain = hashlib.sha256(
+            f"{self._chain}base:{model_digest(base)}".encode()
+        ).hexdigest()[:12]
+
     def run(self, name: str, work: Callable[[], Any]) -> float:
         """Run `work` unless this stage already finished with the same settings (and all before it)."""
         version = f":v{STAGE_VERSIONS[name]}" if name in STAGE_VERSIONS else ""
@@ -218,31 +254,73 @@ def quickstart(
     *,
     fast: bool = False,
     scale: float = 1.0,
+    from_scratch: bool = False,
     plan: Plan | None = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Run (or continue) the quickstart in `out_dir`; returns the report (also OUT/report.json).
-    `scale` multiplies the training steps (see `scaled`); `plan` replaces FULL / FAST."""
+    `scale` multiplies the training steps (see `scaled`); `plan` replaces FULL / FAST;
+    `from_scratch` trains the base too (SCRATCH, or `plan` without its base)."""
     from instructgen.data.builtin import write_builtin
-    from instructgen.data.corpus import tokenize_corpus
-    from instructgen.tokenizer import train_tokenizer
     from instructgen.train.loop import TrainConfig
-    from instructgen.train.pretrain import pretrain
     from instructgen.train.sft import SFTOptions, finetune
 
-    plan = scaled(plan or (FAST if fast else FULL), scale)
+    if plan is None:
+        plan = FAST if fast else SCRATCH if from_scratch else FULL
+    if from_scratch:
+        plan = replace(plan, base=None)
+    plan = scaled(plan, scale)
+    start = _base_dir(plan.base) if plan.base else None
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("exists and is not a directory (--out)", file=str(out))
     out.mkdir(parents=True, exist_ok=True)
     stages = Stages(out, plan)
-    data, tok, shards, init, drilled, pre, model = (
-        out / n for n in ("data", "tokenizer", "shards", "init", "drilled", "pretrained", "model")
-    )
+    data, model = out / "data", out / "model"
     seconds: dict[str, float] = {}
     started = time.perf_counter()
 
     seconds["data"] = stages.run(
         "data", lambda: write_builtin(data, seed=plan.seed, size=plan.size)
     )
+    if start is None:
+        start = out / "pretrained"
+        seconds |= _pretrain_from_scratch(plan, out, stages, show_progress)
+    else:
+        stages.note_base(start)
+    options = SFTOptions(val_data=str(data / "val.jsonl"))
+    seconds["finetune"] = stages.run(
+        "finetune",
+        lambda: finetune(
+            start,
+            str(data / "train.jsonl"),
+            model,
+            TrainConfig(seed=plan.seed, **plan.finetune),
+            options,
+            show_progress=show_progress,
+        ),
+    )
+    seconds["evaluate"] = stages.run(
+        "evaluate", lambda: _evaluate(plan, data, start, model, out / "eval")
+    )
+    report = _report(out, plan, start, seconds, time.perf_counter() - started)
+    _say(_next_steps(out, report))
+    return report
+
+
+def _pretrain_from_scratch(
+    plan: Plan, out: Path, stages: Stages, show_progress: bool
+) -> dict[str, float]:
+    """tokenizer → shards → init → copy drills → pretrain, into OUT/{tokenizer,...,pretrained}."""
+    from instructgen.data.corpus import tokenize_corpus
+    from instructgen.tokenizer import train_tokenizer
+    from instructgen.train.loop import TrainConfig
+    from instructgen.train.pretrain import pretrain
+
+    data, tok, shards, init, drilled, pre = (
+        out / n for n in ("data", "tokenizer", "shards", "init", "drilled", "pretrained")
+    )
+    seconds = {}
     seconds["tokenizer"] = stages.run(
         "tokenizer",
         lambda: train_tokenizer(
@@ -265,24 +343,18 @@ def quickstart(
 
     seconds["drills"] = stages.run("drills", pretraining(init, None, drilled, plan.drills))
     seconds["pretrain"] = stages.run("pretrain", pretraining(drilled, shards, pre, plan.pretrain))
-    options = SFTOptions(val_data=str(data / "val.jsonl"))
-    seconds["finetune"] = stages.run(
-        "finetune",
-        lambda: finetune(
-            pre,
-            str(data / "train.jsonl"),
-            model,
-            TrainConfig(seed=plan.seed, **plan.finetune),
-            options,
-            show_progress=show_progress,
-        ),
-    )
-    seconds["evaluate"] = stages.run(
-        "evaluate", lambda: _evaluate(plan, data, pre, model, out / "eval")
-    )
-    report = _report(out, plan, seconds, time.perf_counter() - started)
-    _say(_next_steps(out, report))
-    return report
+    return seconds
+
+
+def _base_dir(base: str) -> Path:
+    path = SHIPPED_BASE if base == "shipped" else Path(base)
+    if not (path / "config.json").is_file():
+        raise ConfigError(
+            f"no model directory at {path} (build the shipped one with `bash tools/base/build.sh`, "
+            "or run `instructgen quickstart --from-scratch`)",
+            field="base",
+        )
+    return path
 
 
 def _init_model(plan: Plan, tok: Path, out: Path) -> None:
@@ -354,7 +426,9 @@ def _evaluate(plan: Plan, data: Path, base: Path, tuned: Path, out: Path) -> Non
     atomic_write_json(out / "scores.json", results)
 
 
-def _report(out: Path, plan: Plan, seconds: dict[str, float], elapsed: float) -> dict[str, Any]:
+def _report(
+    out: Path, plan: Plan, start: Path, seconds: dict[str, float], elapsed: float
+) -> dict[str, Any]:
     scores = json.loads((out / "eval" / "scores.json").read_text(encoding="utf-8"))
     base, tuned, seen = scores["base"], scores["tuned"], scores["tuned_seen"]
     families = sorted(set(base["per_family"]) | set(tuned["per_family"]))
@@ -387,30 +461,62 @@ def _report(out: Path, plan: Plan, seconds: dict[str, float], elapsed: float) ->
         },
         "plan": plan.name,
         "scale": plan.scale,
-        "steps": {name: getattr(plan, name)["max_steps"] for name in TRAINING_STAGES},
-        "tokenizer": {"granularity": plan.granularity, "vocab_size": plan.vocab_size},
-        "model_shape": {k: plan.model[k] for k in ("arch", "d_model", "n_layer", "n_head")},
+        "start": "shipped base" if plan.base == "shipped" else plan.base or "scratch",
+        "steps": {
+            name: getattr(plan, name)["max_steps"]
+            for name in (TRAINING_STAGES if plan.base is None else ("finetune",))
+        },
+        "tokenizer": _tokenizer_facts(plan, start),
+        "model_shape": _model_shape(start),
         "model": str(out / "model"),
         "charts": ["loss_curves.png", "family_scores.png"],
     }
-    _charts(out, report)
+    if plan.name == "fast":
+        report["note"] = FAST_NOTE
+    panels = [("fine-tuning", out / "model")]
+    if plan.base is None:
+        panels[:0] = [("copy drills", out / "drilled"), ("pretraining", out / "pretrained")]
+    else:
+        panels.insert(0, (f"pretraining ({report['start']})", start))
+    _charts(out, report, panels)
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", _markdown(report))
     return report
 
 
-def _charts(out: Path, report: dict[str, Any]) -> None:
+def _tokenizer_facts(plan: Plan, start: Path) -> dict[str, Any]:
+    from instructgen.tokenizer import Tokenizer
+
+    facts: dict[str, Any] = {"vocab_size": len(Tokenizer.from_dir(start))}
+    if plan.base is None:
+        facts["granularity"] = plan.granularity
+    return facts
+
+
+def _model_shape(start: Path) -> dict[str, Any]:
+    """Architecture, width, depth, heads and context of a model directory's config.json."""
+    config = json.loads((start / "config.json").read_text(encoding="utf-8"))
+    return {
+        "arch": config["model_type"],
+        "d_model": config.get("hidden_size", config.get("n_embd")),
+        "n_layer": config.get("num_hidden_layers", config.get("n_layer")),
+        "n_head": config.get("num_attention_heads", config.get("n_head")),
+        "context": config.get("max_position_embeddings", config.get("n_positions")),
+    }
+
+
+def _charts(out: Path, report: dict[str, Any], panels: list[tuple[str, Path]]) -> None:
+    """loss_curves.png (one panel per training stage) and family_scores.png."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = (("copy drills", "drilled"), ("pretraining", "pretrained"), ("fine-tuning", "model"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
     for ax, (stage, folder) in zip(axes, panels):
         rows = [
             json.loads(line)
-            for line in (out / folder / "metrics.jsonl").read_text().splitlines()
+            for line in (folder / "metrics.jsonl").read_text().splitlines()
             if line.strip()
         ]
         train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
@@ -460,6 +566,7 @@ def _markdown(report: dict[str, Any]) -> str:
     lines = [
         "# instructgen quickstart report",
         "",
+        *([f"> **{report['note']}**", ""] if "note" in report else []),
         f"Held-out test split ({report['n_test']} instructions with unseen phrasings and entities), checker accuracy:",
         "",
         f"- pretrained only: **{report['base_score']:.3f}**",
@@ -468,10 +575,10 @@ def _markdown(report: dict[str, Any]) -> str:
         f"For comparison, the tuned model on the val split ({report['n_seen']} instructions whose phrasings "
         f"and entities come from training's pools): **{report['tuned_seen_score']:.3f}**.",
         "",
-        f"Plan {report['plan']}, scale {report['scale']:g}: "
+        f"Plan {report['plan']} from {report['start']}, scale {report['scale']:g}: "
         + ", ".join(f"{name} {n} steps" for name, n in report["steps"].items())
-        + f"; tokens: {report['tokenizer']['granularity']}, {report['tokenizer']['vocab_size']} "
-        + "vocabulary; model: {arch} d_model {d_model} × {n_layer} layers, {n_head} heads.".format(
+        + f"; tokens: {_tokens_line(report['tokenizer'])}; model: "
+        + "{arch} d_model {d_model} × {n_layer} layers, {n_head} heads, context {context}.".format(
             **report["model_shape"]
         ),
         "",
@@ -501,9 +608,15 @@ def _markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _tokens_line(tokenizer: dict[str, Any]) -> str:
+    granularity = tokenizer.get("granularity")
+    return (f"{granularity}, " if granularity else "") + f"{tokenizer['vocab_size']} vocabulary"
+
+
 def _next_steps(out: Path, report: dict[str, Any]) -> str:
     return (
-        f"\nquickstart: base {report['base_score']:.3f} -> tuned {report['tuned_score']:.3f} on the held-out test split "
+        (f"\nquickstart --fast: {report['note']}" if "note" in report else "")
+        + f"\nquickstart: base {report['base_score']:.3f} -> tuned {report['tuned_score']:.3f} on the held-out test split "
         f"({report['seconds_total']:.0f}s); report: {out / 'report.md'}\n"
         f"  chat:   instructgen chat --model {out / 'model'}\n"
         f'  ask:    instructgen generate --model {out / "model"} "{BRIEF_INSTRUCTION}"\n'

@@ -7,6 +7,7 @@ A tokenizer directory holds `tokenizer.json` and `tokenizer_config.json` (specia
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
@@ -355,6 +356,13 @@ class Tokenizer:
 
     def __len__(self) -> int:
         return self.backend.get_vocab_size(with_added_tokens=True)
+
+    @functools.cached_property
+    def max_token_chars(self) -> int:
+        """An upper bound on the characters one token stands for (the longest vocabulary entry:
+        a byte-level token holds one symbol per byte, and a character is at least one byte), so
+        a text of more than context × this characters cannot fit the context."""
+        return max(map(len, self.backend.get_vocab(with_added_tokens=True)), default=1)
 
     # -- text <-> ids --------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from instructgen.apps.common import detect_lang
 from instructgen.apps.kb import Hit, KnowledgeBase
 from instructgen.apps.sessions import SessionStore, scrub
 from instructgen.errors import UserError
-from instructgen.safety import Policy, install_log_redaction, moderate, redact, refusal
+from instructgen.safety import Policy, install_log_redaction, moderate, refusal
 
 log = logging.getLogger("instructgen.apps.support")
 
@@ -93,7 +93,7 @@ class SupportBot:
         min_score: float = 0.4,
         max_history: int = 6,
         policy: Policy | None = None,
-        max_tokens: int = 256,
+        max_tokens: int | None = None,  # None: whatever the model's context leaves
     ):
         self.llm, self.kb, self.shop = llm, kb, shop
         self.store = SessionStore(db)
@@ -117,10 +117,10 @@ class SupportBot:
             self.store.add(session_id, "assistant", reply.text, reply.citations)
             if reply.escalated:
                 self.store.escalate(session_id, reply.reason)
-            log.info(
-                "session %s: %s -> %s %s",
-                session_id,
-                redact(message)[0],
+            log.info(  # ids and counts only: what customers write stays out of logs
+                "session %s: a message of %d characters -> %s %s",
+                ascii(session_id[:64]),
+                len(message),
                 reply.reason,
                 reply.citations,
             )

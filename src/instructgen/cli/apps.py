@@ -60,7 +60,12 @@ def cmd_app_support(args) -> int:
     import uuid
 
     bot = SupportBot(
-        llm, KnowledgeBase.load(args.kb), db=args.db, shop=args.shop or "", min_score=args.min_score
+        llm,
+        KnowledgeBase.load(args.kb),
+        db=args.db,
+        shop=args.shop or "",
+        min_score=args.min_score,
+        max_tokens=args.max_tokens,
     )
     session = args.session or f"cli-{uuid.uuid4().hex[:8]}"
     user = {k: v for k, v in (("name", args.user_name), ("tier", args.user_tier)) if v} or None
@@ -183,6 +188,12 @@ def register(verbs) -> None:
         "--kb", metavar="F", help="knowledge base: JSONL/CSV (id, question, answer) or Markdown"
     )
     p.add_argument("--session", metavar="ID", help="session id to resume (default: a new one)")
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        help="longest answer (default: whatever the model's context leaves)",
+    )
     p.add_argument("--db", metavar="F", default="support.db", help="SQLite file of the sessions")
     p.add_argument("--user-name", help="customer's name (personalises the answers)")
     p.add_argument("--user-tier", help="customer's tier, e.g. gold")

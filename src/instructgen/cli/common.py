@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 Handler = Callable[[argparse.Namespace], int | None]
 
@@ -81,6 +83,7 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue from the last checkpoint in --out"
     )
+    add_force_flag(p)
     for flag, (_, kind, help) in TRAIN_FLAGS.items():
         p.add_argument(flag, type=kind, help=help)
     p.add_argument(
@@ -115,3 +118,32 @@ def is_main_process() -> bool:
     import os
 
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def add_force_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing --out (everything in it, old checkpoints included)",
+    )
+
+
+def claim_out_dir(path: str | Path, *, force: bool, resume: bool | None = None) -> None:
+    """The --out of a verb that writes a directory: an existing non-empty one holds another run,
+    so it is refused unless --resume continues it or --force replaces it (removed first, with
+    the old run's checkpoints, so a later --resume cannot continue the wrong run).
+    `resume` is None for a verb that cannot resume."""
+    from instructgen.errors import UserError
+
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UserError("exists and is not a directory", file=str(out))
+    if resume or not out.is_dir() or not any(out.iterdir()):
+        return
+    if not force:
+        hint = "--force to replace it" if resume is None else "--resume or --force"
+        raise UserError(f"already exists and is not empty (use {hint})", file=str(out))
+    if Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise UserError("--force would remove the current directory", file=str(out))
+    if is_main_process():
+        shutil.rmtree(out)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 from instructgen.cli.common import (
     Parser,
     add,
+    add_force_flag,
+    claim_out_dir,
     print_json,
 )
 
@@ -16,6 +20,7 @@ def cmd_data_tokenize(args) -> None:
 
     from instructgen.data.corpus import tokenize_corpus
 
+    claim_out_dir(args.out, force=args.force)
     start = time.perf_counter()
     meta = tokenize_corpus(
         args.input,
@@ -61,8 +66,15 @@ def cmd_data_convert(args) -> None:
 
 
 def cmd_data_builtin(args) -> None:
-    from instructgen.data.builtin import write_builtin
+    from instructgen.data.builtin import GENERATOR_VERSION, write_builtin
 
+    card = Path(args.out) / "card.json"
+    same = card.is_file() and {
+        k: json.loads(card.read_text(encoding="utf-8")).get(k)
+        for k in ("generator_version", "seed", "size")
+    } == {"generator_version": GENERATOR_VERSION, "seed": args.seed, "size": args.size}
+    if not same:  # the same seed and size write the same bytes again; anything else is a new run
+        claim_out_dir(args.out, force=args.force)
     card = write_builtin(args.out, seed=args.seed, size=args.size)
     splits = " ".join(f"{s}={card['splits'][s]['records']}" for s in ("train", "val", "test"))
     corpus = card["corpus"]
@@ -121,6 +133,7 @@ def register(verbs) -> None:
         "--shard-tokens", type=int, default=64 * 2**20, metavar="N", help="tokens per shard file"
     )
     p.add_argument("--no-eos", action="store_true", help="do not append eos after each document")
+    add_force_flag(p)
     p.add_argument("--quiet", action="store_true")
 
     p = add(
@@ -163,12 +176,13 @@ def register(verbs) -> None:
     p.add_argument(
         "--size", type=int, default=6000, help="training instances (val and test scale with it)"
     )
+    add_force_flag(p)
     p = add(
         dsub,
         "self-instruct",
         cmd_data_self_instruct,
         "bootstrap instruction data from seed tasks with any OpenAI-compatible teacher (Self-Instruct); rerun the same command to resume",
-        "instructgen data self-instruct --teacher http://127.0.0.1:8000/v1 --seed-tasks seed_tasks.jsonl --num 100 --out si.jsonl",
+        "instructgen data self-instruct --teacher http://127.0.0.1:8000/v1 --num 100 --out si.jsonl",
     )
     p.add_argument(
         "--teacher",
@@ -178,9 +192,10 @@ def register(verbs) -> None:
     )
     p.add_argument(
         "--seed-tasks",
-        required=True,
+        default="builtin",
         metavar="F",
-        help="Self-Instruct seed tasks JSONL (or Alpaca records)",
+        help="Self-Instruct seed tasks JSONL (or Alpaca records); default: the 175 human-written "
+        "seed tasks of the Self-Instruct paper (Apache-2.0), shipped with instructgen",
     )
     p.add_argument("--num", type=int, required=True, metavar="N", help="instructions to keep")
     p.add_argument(

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
-from instructgen.cli.common import Parser, add, add_model_flags, print_json
+from instructgen.cli.common import (
+    Parser,
+    add,
+    add_force_flag,
+    add_model_flags,
+    claim_out_dir,
+    print_json,
+)
 from instructgen.errors import UserError
 
 
@@ -137,6 +144,9 @@ def cmd_eval_human(args) -> None:
 def cmd_eval_human_export(args) -> None:
     from instructgen.evaluate.human import export
 
+    claim_out_dir(
+        args.out, force=args.force
+    )  # a new mapping.json would orphan the old sheet's ratings
     info = export(
         args.outputs,
         args.out,
@@ -356,6 +366,7 @@ def register(verbs) -> None:
     p.add_argument("--scale", type=int, default=5, metavar="N", help="ratings 1..N (default 5)")
     p.add_argument("--title", default="Rating sheet")
     p.add_argument("--limit", type=int, metavar="N", help="at most N items")
+    add_force_flag(p)
     p = add(
         hsub,
         "import",

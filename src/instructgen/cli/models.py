@@ -8,6 +8,8 @@ from pathlib import Path
 from instructgen.cli.common import (
     Parser,
     add,
+    add_force_flag,
+    claim_out_dir,
     print_json,
 )
 from instructgen.tokenizer import GRANULARITIES
@@ -16,6 +18,7 @@ from instructgen.tokenizer import GRANULARITIES
 def cmd_tokenizer_train(args) -> None:
     from instructgen.tokenizer import Tokenizer, train_tokenizer
 
+    claim_out_dir(args.out, force=args.force)
     out = train_tokenizer(
         args.input,
         args.vocab_size,
@@ -40,10 +43,7 @@ def cmd_model_init(args) -> None:
     from instructgen.tokenizer import Tokenizer
 
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise ModelDirError(
-            "already exists and is not empty (use --force to replace it)", file=str(out)
-        )
+    claim_out_dir(out, force=args.force)
     if not Path(args.tokenizer).is_dir():
         raise ModelDirError("tokenizer directory not found", file=args.tokenizer)
     tok = Tokenizer.from_dir(args.tokenizer)
@@ -111,6 +111,7 @@ def register(verbs) -> None:
         "--text-field", default="text", help="JSONL field holding the text (default: text)"
     )
     p.add_argument("--min-frequency", type=int, default=2, help="minimum pair count for a merge")
+    add_force_flag(p)
     p.add_argument(
         "--granularity",
         choices=list(GRANULARITIES),
@@ -142,7 +143,7 @@ def register(verbs) -> None:
     p.add_argument("--context-length", type=int, metavar="T")
     p.add_argument("--activation", choices=["relu", "gelu", "gelu_new", "silu"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force", action="store_true", help="replace an existing directory")
+    add_force_flag(p)
     p = add(
         msub,
         "info",

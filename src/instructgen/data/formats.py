@@ -28,7 +28,6 @@ non-empty value: `to_record` refuses the clash rather than lose data.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -36,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from instructgen.data.records import BadRecord, raw_records, type_name
+from instructgen.data.records import BadRecord, raw_records, type_name, write_records
 from instructgen.errors import DataError
 
 FORMATS = ("messages", "sharegpt", "alpaca", "completion")
@@ -386,22 +385,20 @@ def format_counts(path: str | Path) -> dict[str, int]:
 
 
 def convert(path: str | Path, to: str, out: str | Path) -> int:
-    """Rewrite `path` as JSONL records of format `to` ("messages", "alpaca" or "sharegpt") in
-    `out`, atomically; returns the number of records."""
-    from instructgen.files import atomic_write_text
-
+    """Rewrite `path` as records of format `to` ("messages", "alpaca" or "sharegpt") in `out`,
+    atomically, as .jsonl, .json, .parquet or .csv by its suffix; returns the number of records."""
     if to not in OWNED_FIELDS:
         raise DataError(
             f"cannot convert to {to!r} (expected one of {', '.join(OWNED_FIELDS)})", field="to"
         )
-    lines = []
+    records = []
     for line, _, conv in _read(Path(path), "auto"):
         try:
-            lines.append(json.dumps(_to_record(conv, to), ensure_ascii=False) + "\n")
+            records.append(_to_record(conv, to))
         except BadRecord as bad:
             raise bad.error(str(path), line) from None
-    atomic_write_text(out, "".join(lines))
-    return len(lines)
+    write_records(out, records)
+    return len(records)
 
 
 def _read(path: Path, fmt: str) -> list[tuple[int, str, Conversation]]:

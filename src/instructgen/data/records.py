@@ -4,11 +4,14 @@
 so every record keeps its line; a ``.json`` file holding one object per line is read as JSONL.
 ``.parquet`` and ``.csv`` go through `datasets` (local files only): there "line" is the row number
 (CSV: row + 1, for the header), null cells count as absent fields, and the list fields of CSV
-rows (messages, conversations, history) are JSON text.
+rows (messages, conversations, history) are JSON text. `write_records` writes the same four
+formats, chosen by the file's suffix.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import tempfile
 from collections.abc import Iterator
@@ -180,3 +183,36 @@ def _decode_list_fields(record: dict[str, Any]) -> Any:
             except json.JSONDecodeError as exc:
                 return BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno})", key)
     return record
+
+
+def write_records(path: str | Path, records: list[dict[str, Any]]) -> None:
+    """Write records atomically as the suffix of `path` says: .jsonl (also any other suffix),
+    .json (an array), .parquet, or .csv (list fields as JSON text, as the reader expects)."""
+    from instructgen.files import atomic_write_bytes, atomic_write_text
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        atomic_write_text(path, json.dumps(records, ensure_ascii=False, indent=2) + "\n")
+    elif suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pylist(records), sink)
+        atomic_write_bytes(path, sink.getvalue().to_pybytes())
+    elif suffix == ".csv":
+        columns = list(dict.fromkeys(k for r in records for k in r))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for record in records:
+            writer.writerow(
+                {
+                    k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v
+                    for k, v in record.items()
+                }
+            )
+        atomic_write_text(path, text.getvalue())
+    else:
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

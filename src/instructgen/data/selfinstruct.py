@@ -60,10 +60,15 @@ class SeedTask:
     is_classification: bool = False
 
 
+# the 175 human-written seed tasks of Self-Instruct (Wang et al. 2022, Apache-2.0)
+BUILTIN_SEED_TASKS = Path(__file__).parent / "self_instruct_seed_tasks.jsonl"
+
+
 def load_seed_tasks(path: str | Path) -> list[SeedTask]:
     """Seed tasks from JSON Lines, either Self-Instruct's format {"instruction", "instances":
-    [{"input", "output"}], "is_classification"} or Alpaca records {"instruction", "input", "output"}."""
-    path = Path(path)
+    [{"input", "output"}], "is_classification"} or Alpaca records {"instruction", "input", "output"};
+    "builtin" is the paper's own 175 (BUILTIN_SEED_TASKS)."""
+    path = BUILTIN_SEED_TASKS if str(path) == "builtin" else Path(path)
     if not path.is_file():
         raise DataError("seed task file not found", file=str(path))
     tasks = []

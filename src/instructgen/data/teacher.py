@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+PROMPT_OVERHEAD = 32  # tokens a chat template adds around one user message
+
+
 class TeacherError(UserError):
     """The teacher endpoint is down, refuses our requests, or keeps failing after all retries."""
 
@@ -81,6 +84,7 @@ class Teacher:
         self.calls = self.retries = 0
         self._rng = random.Random(f"teacher-jitter:{seed}")
         self._lock = threading.Lock()
+        self.context: int | None = None  # the served model's context, where /v1/models says it
         self.model = model or self._first_model()
 
     def complete(
@@ -93,7 +97,12 @@ class Teacher:
         stop: Sequence[str] | None = None,
         presence_penalty: float = 0.0,
     ) -> tuple[str, str]:
-        """(text, finish_reason) of one completion of `prompt`, sent as a user message for 'chat'."""
+        """(text, finish_reason) of one completion of `prompt`, sent as a user message for 'chat'.
+        Where the teacher says its context (max_model_len), max_tokens is cut to what is left of
+        it after the prompt, counted as its UTF-8 bytes (no byte-level BPE token is shorter)."""
+        if self.context:
+            left = self.context - len(prompt.encode("utf-8")) - PROMPT_OVERHEAD
+            max_tokens = max(1, min(max_tokens, left))
         args = dict(model=self.model, max_tokens=max_tokens, temperature=temperature, top_p=top_p, presence_penalty=presence_penalty)  # fmt: skip
         if stop:
             args["stop"] = list(stop)
@@ -114,6 +123,8 @@ class Teacher:
             raise TeacherError(
                 f"the teacher at {self.url} lists no models; pass the model name (--model)"
             )
+        context = (models[0].model_extra or {}).get("max_model_len")
+        self.context = context if isinstance(context, int) and context > 0 else None
         return models[0].id
 
     def _with_retries(self, call: Callable[[], T]) -> T:

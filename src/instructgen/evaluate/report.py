@@ -33,31 +33,22 @@ COUNT_KEYS = {"n", "num_prompts", "num_instructions", "invalid", "unparsed", "in
 def model_fingerprint(model: str | Path, served_name: str | None = None) -> dict[str, Any]:
     """What identifies the model evaluated.
 
-    A directory: sha256 over config.json and every *.safetensors header (tensor names, shapes,
-    dtypes and offsets; the weights themselves are not hashed, which keeps this instant).
-    A URL: the URL and the served model's name. Anything else (a hub name): the name."""
+    A directory: `model_digest`, the sha256 of its weights, config and tokenizer (new weights in
+    the same place are a new model). A URL: the URL and the served model's name. Anything else
+    (a hub name): the name."""
+    from instructgen.model.checkpoint import model_digest
+
     target = str(model)
     if target.startswith(("http://", "https://")):
         return {"kind": "url", "url": target, "model": served_name}
     path = Path(target)
     if not path.is_dir():
         return {"kind": "name", "name": target}
-    digest = hashlib.sha256()
-    for file in [path / "config.json", *sorted(path.glob("*.safetensors"))]:
-        if not file.is_file():
-            continue
-        digest.update(file.name.encode() + b"\0")
-        if file.suffix == ".safetensors":
-            with file.open("rb") as f:
-                size = int.from_bytes(f.read(8), "little")
-                digest.update(f.read(size))
-        else:
-            digest.update(file.read_bytes())
     return {
         "kind": "dir",
         "path": str(path.resolve()),
         "name": path.resolve().name,
-        "sha256": digest.hexdigest(),
+        "sha256": model_digest(path),
     }
 
 

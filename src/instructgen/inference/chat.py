@@ -44,11 +44,26 @@ def instruction_prompt(
     return [*messages, {"role": "user", "content": content}]
 
 
+_session = None  # the prompt_toolkit session of this process: its history is the chat's
+
+
 def read_line(prompt: str) -> str:
-    """input(), except that Ctrl-C interrupts it even when the signal reaches one of torch's
+    """One line from the terminal. On a terminal: prompt_toolkit's line editor (arrow keys move
+    in the line, up and down walk this session's history, kept in memory only since chats may
+    hold personal data; Ctrl-C is a key there, not a signal, so it always reaches us). Without
+    prompt_toolkit: a read that Ctrl-C interrupts even when the signal reaches one of torch's
     worker threads (a blocked read in the main thread would otherwise wait for Enter)."""
+    global _session
     if os.name != "posix" or not sys.stdin.isatty():
         return input(prompt)
+    try:
+        from prompt_toolkit import PromptSession
+    except ImportError:
+        PromptSession = None
+    if PromptSession is not None:
+        if _session is None:
+            _session = PromptSession()
+        return _session.prompt(prompt)
     _stdout_write(prompt)
     while not select.select([sys.stdin], [], [], 0.1)[0]:
         pass  # back in Python every 0.1 s, where a pending KeyboardInterrupt is raised

@@ -176,7 +176,53 @@ def _parse_schema(json_schema: dict[str, Any] | str) -> dict[str, Any]:
         jsonschema.validators.validator_for(json_schema).check_schema(json_schema)
     except jsonschema.SchemaError as exc:
         raise ConfigError(f"invalid JSON schema: {exc.message}", field="json_schema") from None
+    if (why := _contradiction(json_schema)) is not None:
+        raise ConfigError(f"no JSON value satisfies this schema: {why}", field="json_schema")
     return json_schema
+
+
+# (lower bound, upper bound) keyword pairs a value cannot meet when lower > upper
+_BOUNDS = (
+    ("minLength", "maxLength"),
+    ("minItems", "maxItems"),
+    ("minProperties", "maxProperties"),
+    ("minimum", "maximum"),
+)
+
+
+def _contradiction(schema: Any, where: str = "#") -> str | None:
+    """A reason no value can satisfy `schema`, for the contradictions a schema can state
+    directly (empty enum, `false`, bounds that cross, required properties that are forbidden);
+    None when none is found. Subschemas of properties, items and allOf are searched too."""
+    if schema is False:
+        return f"{where} is false"
+    if not isinstance(schema, dict):
+        return None
+    if "enum" in schema and not schema["enum"]:
+        return f"{where} has an empty enum"
+    for low, high in _BOUNDS:
+        if low in schema and high in schema and schema[low] > schema[high]:
+            return f"{where} has {low} {schema[low]} > {high} {schema[high]}"
+    if "exclusiveMinimum" in schema and "exclusiveMaximum" in schema:
+        if schema["exclusiveMinimum"] >= schema["exclusiveMaximum"]:
+            return f"{where} has an empty exclusive range"
+    properties = schema.get("properties", {})
+    if schema.get("additionalProperties") is False:
+        missing = [k for k in schema.get("required", []) if k not in properties]
+        if missing:
+            return f"{where} requires {missing[0]!r} but allows no such property"
+    for name in schema.get("required", []):
+        if properties.get(name) is not None and (
+            why := _contradiction(properties[name], f"{where}/properties/{name}")
+        ):
+            return why
+    if schema.get("type") == "array" and schema.get("minItems", 0) > 0:
+        if why := _contradiction(schema.get("items", True), f"{where}/items"):
+            return why
+    for i, part in enumerate(schema.get("allOf", [])):
+        if why := _contradiction(part, f"{where}/allOf/{i}"):
+            return why
+    return None
 
 
 def read_json_schema(path: str | Path) -> dict[str, Any]:

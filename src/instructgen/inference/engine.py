@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -47,6 +48,7 @@ from instructgen.tokenizer import Tokenizer
 
 __all__ = ["Engine", "Request", "SequenceOutput", "StepOutput", "stop_ids_of"]
 
+log = logging.getLogger(__name__)
 _PREFILL_TOKENS = 8192  # prompt tokens prefilled together in one step, at most
 _RESERVE_AHEAD = 512  # cache columns reserved ahead of need, at most
 
@@ -145,6 +147,7 @@ class Request:
         self.prompt_logprobs: list[TokenLogprob | None] | None = None
         self.sequences: list[_Sequence] = []
         self.aborted = False
+        self.error: str | None = None  # why generation failed for this request alone
 
     @property
     def finished(self) -> bool:
@@ -404,7 +407,31 @@ class Engine:
     def _advance(
         self, seqs: list[_Sequence], logits: torch.Tensor, outputs: list[StepOutput]
     ) -> None:
-        """Choose each sequence's next token from its logits [len(seqs), V] and record it."""
+        """Choose each sequence's next token from its logits [len(seqs), V] and record it.
+
+        If choosing fails for the batch, each sequence is tried alone, and one whose own settings
+        fail ends with finish_reason "error" while the others carry on."""
+        try:
+            choices = self._choose(seqs, logits)
+        except Exception:
+            choices = []
+            for i, seq in enumerate(seqs):
+                try:
+                    choices += self._choose([seq], logits[i : i + 1])
+                except Exception as exc:
+                    log.warning("request %s failed in sampling: %r", seq.request.id, exc)
+                    seq.request.error = f"generation failed: {type(exc).__name__}"
+                    self._finish(seq, "error", outputs, emit=True)
+                    choices.append(None)
+        for seq, choice in zip(seqs, choices):
+            if choice is not None:
+                self._record(seq, *choice, outputs)
+
+    def _choose(
+        self, seqs: list[_Sequence], logits: torch.Tensor
+    ) -> list[tuple[int, TokenLogprob | None]]:
+        """(next token, its logprob if asked) per sequence: penalties, min_tokens, constraints,
+        then sampling."""
         raw = logits
         if not all(s.plain for s in seqs):
             logits = logits.clone()
@@ -427,8 +454,7 @@ class Engine:
             for i, lp in zip(wanted, found):
                 lp.top = lp.top[: seqs[i].params.logprobs]
                 logprobs[i] = lp
-        for i, (seq, token) in enumerate(zip(seqs, chosen)):
-            self._record(seq, token, logprobs.get(i), outputs)
+        return [(token, logprobs.get(i)) for i, token in enumerate(chosen)]
 
     def _record(
         self,

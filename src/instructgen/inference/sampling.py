@@ -125,7 +125,8 @@ class SamplingParams:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0
+        """T = 0, or a T so small that l / T overflows: argmax either way."""
+        return self.temperature < GREEDY_BELOW
 
     @property
     def penalised(self) -> bool:
@@ -140,6 +141,7 @@ class SamplingParams:
         return self.top_k > 0 or self.top_p < 1 or self.min_p > 0
 
 
+GREEDY_BELOW = 1e-5  # temperatures under this are greedy (dividing by them overflows)
 _NUMBERS = (
     "temperature",
     "top_p",
@@ -219,11 +221,13 @@ def filter_logits(
         p = torch.tensor([p if p < 1 else math.inf for p in top_p]).view(n, 1)
         probs = sorted_logits.softmax(dim=-1)
         remove |= (probs.cumsum(dim=-1) - probs) >= p  # mass before this token already reaches p
+        remove[:, 0] = False  # the most likely token always stays, whatever p (1e-300 is 0 here)
         logits = logits.masked_fill(remove.scatter(1, order, remove), float("-inf"))
     if any(m > 0 for m in min_p):
         probs = logits.softmax(dim=-1)
-        floor = torch.tensor(min_p, dtype=probs.dtype).view(n, 1) * probs.amax(-1, keepdim=True)
-        logits = logits.masked_fill(probs < floor, float("-inf"))
+        top = probs.amax(-1, keepdim=True)
+        floor = torch.tensor(min_p, dtype=probs.dtype).view(n, 1) * top
+        logits = logits.masked_fill((probs < floor) & (probs < top), float("-inf"))
     return logits
 
 
@@ -237,13 +241,17 @@ def sample_next(
     Filters run after the temperature, in HF's order: top-k, top-p, min-p. Each sampled row draws
     with its own generator, so its choice does not depend on the other rows.
     """
+    # a penalty or temperature at the edge of what validation allows can overflow: +inf becomes
+    # the largest float (ties stay ties) and NaN is never chosen
+    top = torch.finfo(logits.dtype).max
+    logits = logits.nan_to_num(nan=float("-inf"), posinf=top, neginf=float("-inf"))
     chosen = logits.argmax(dim=-1).tolist()
     rows = [i for i, p in enumerate(params) if not p.greedy]
     if not rows:
         return chosen
     picked = [params[i] for i in rows]
     t = torch.tensor([p.temperature for p in picked], dtype=logits.dtype).view(-1, 1)
-    scaled = logits[rows] / t
+    scaled = (logits[rows] / t).nan_to_num(nan=float("-inf"), posinf=top, neginf=float("-inf"))
     if any(p.filtered for p in picked):
         scaled = filter_logits(
             scaled, [p.top_k for p in picked], [p.top_p for p in picked], [p.min_p for p in picked]

@@ -12,6 +12,7 @@ are read with safetensors only: nothing is ever unpickled.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -33,11 +34,36 @@ __all__ = [
     "hf_config_dict",
     "config_from_hf",
     "model_info",
+    "model_digest",
     "PROVENANCE_FILE",
 ]
 
 PROVENANCE_FILE = "instructgen.json"
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# the files whose bytes decide what a model directory computes (besides its weights)
+_BEHAVIOUR_FILES = ("config.json", "generation_config.json", *TOKENIZER_FILES)
+_digests: dict[tuple, str] = {}  # (path, size, mtime, inode) of every file -> model_digest
+
+
+def model_digest(model_dir: str | Path) -> str:
+    """sha256 over the bytes of every weight file, the config, the generation config and the
+    tokenizer files of a model directory: any change to any weight changes it. Memoised per
+    process on the files' (size, mtime, inode), so asking again costs a stat per file."""
+    path = _require_dir(model_dir)
+    files = [path / n for n in _BEHAVIOUR_FILES if (path / n).is_file()]
+    files += sorted(path.glob("*.safetensors"))
+    key = tuple((f.name, s.st_size, s.st_mtime_ns, s.st_ino) for f in files for s in [f.stat()]) + (
+        str(path.resolve()),
+    )
+    if key not in _digests:
+        digest = hashlib.sha256()
+        for file in files:
+            digest.update(file.name.encode() + b"\0")
+            with file.open("rb") as f:
+                while block := f.read(1 << 22):
+                    digest.update(block)
+        _digests[key] = digest.hexdigest()
+    return _digests[key]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -319,16 +345,14 @@ def _normalise_prefixes(
 
 
 def _read_safetensors(model_dir: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
     index = model_dir / "model.safetensors.index.json"
     if (model_dir / "model.safetensors").is_file():
-        return load_file(str(model_dir / "model.safetensors"))
+        return _load_safetensors(model_dir / "model.safetensors")
     if index.is_file():
         shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
         weights: dict[str, torch.Tensor] = {}
         for shard in shards:
-            weights.update(load_file(str(model_dir / shard)))
+            weights.update(_load_safetensors(model_dir / shard))
         return weights
     if any(model_dir.glob("*.bin")) or any(model_dir.glob("*.pt")):
         raise ModelDirError(
@@ -518,9 +542,34 @@ def model_info(model_dir: str | Path) -> dict[str, Any]:
 
 
 def _safetensors_header(file: Path) -> dict[str, Any]:
+    """The JSON header of a safetensors file, after checking that the file holds every byte the
+    header points at (a truncated or corrupt file is a ModelDirError naming it, not a crash)."""
+    total = file.stat().st_size
     with file.open("rb") as f:
         size = int.from_bytes(f.read(8), "little")
-        return json.loads(f.read(size))
+        try:
+            if total < 8 or 8 + size > total:
+                raise ValueError("shorter than its header says")
+            header = json.loads(f.read(size))
+            ends = [m["data_offsets"][1] for k, m in header.items() if k != "__metadata__"]
+            if max(ends, default=0) != total - 8 - size:
+                raise ValueError("its tensors do not cover the file (truncated?)")
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            raise ModelDirError(
+                f"corrupt or truncated safetensors file: {exc}", file=str(file)
+            ) from None
+    return header
+
+
+def _load_safetensors(file: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    _safetensors_header(file)
+    try:
+        return load_file(str(file))
+    except SafetensorError as exc:
+        raise ModelDirError(f"corrupt safetensors file: {exc}", file=str(file)) from None
 
 
 def _write_json(path: Path, data: Any) -> None:

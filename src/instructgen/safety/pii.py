@@ -202,7 +202,7 @@ DETECTORS: tuple[Detector, ...] = (
     _d(
         "api_key",
         "secret",
-        _L + r"(?:sk-(?:proj-|svcacct-|ant-)?[A-Za-z0-9_-]{20,}"
+        _L + r"(?:sk-(?:proj-|svcacct-|ant-)?[A-Za-z0-9_-]{8,}"
         r"|(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}"
         r"|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}"
         r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}"

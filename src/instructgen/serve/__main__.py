@@ -52,6 +52,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-body-mb", type=float, default=8, metavar="N", help="request body limit (MiB)"
     )
     parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds a request body may take to arrive before the request is closed with 408 "
+        "(default 30)",
+    )
+    parser.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="on SIGTERM or Ctrl-C, seconds running requests may take to finish before they "
+        "end with an error event (default 10)",
+    )
+    parser.add_argument(
+        "--public-metrics",
+        action="store_true",
+        help="serve /metrics and /openapi.json without the API key (default: behind it)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         metavar="N",
@@ -88,6 +109,9 @@ def run_from_args(args: argparse.Namespace, extend=None) -> None:
         log_level=args.log_level,
         moderation=args.moderation,
         extend=extend,
+        body_timeout=args.body_timeout,
+        public_metrics=args.public_metrics,
+        shutdown_grace=args.shutdown_grace,
     )
 
 

@@ -17,6 +17,7 @@ import hmac
 import logging
 import re
 import socket
+import time
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,7 +35,7 @@ from starlette.routing import NoMatchFound
 from instructgen import __version__, pages
 from instructgen.errors import ModelDirError, UserError
 from instructgen.inference.engine import Engine
-from instructgen.model.checkpoint import load_config
+from instructgen.model.checkpoint import load_config, model_info
 from instructgen.serve import completions as api
 from instructgen.serve.metrics import Metrics
 from instructgen.serve.protocol import (
@@ -58,18 +59,31 @@ log = logging.getLogger("instructgen.serve")
 
 _UNION_TAG = re.compile(r"(constrained-)?(str|int|float|bool)|.*\[.*\]|function-.*")
 # reachable without a key: the web pages (their API calls send the key), health, metrics
-_OPEN_PATHS = ("/", "/support", "/health", "/metrics", "/openapi.json")
+_OPEN_PATHS = ("/", "/support", "/health")  # the pages and the load balancer's probe
+_METRICS_PATHS = ("/metrics", "/openapi.json")  # open too with public_metrics
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "invalid_request_error",
     404: "invalid_request_error",
     405: "invalid_request_error",
+    408: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
     500: "server_error",
     503: "service_unavailable",
 }
-_ERROR_CODES = {401: "invalid_api_key", 413: "request_too_large", 429: "rate_limit_exceeded"}
+_ERROR_CODES = {
+    401: "invalid_api_key",
+    408: "request_timeout",
+    413: "request_too_large",
+    429: "rate_limit_exceeded",
+}
+
+
+# a file of the server's own code or a library's, as an exception message may quote it
+_SOURCE_PATH = re.compile(
+    r"(?:[A-Za-z]:)?(?:[/\\][\w.+-]+){2,}\.(?:pyx|py|cpp|cc|c|hpp|h|rs)\b(?::\d+)?"
+)
 
 
 def error_response(
@@ -80,9 +94,9 @@ def error_response(
     code: str | None = None,
     retry_after: int | None = None,
 ) -> JSONResponse:
-    """An OpenAI-shaped error response."""
+    """An OpenAI-shaped error response (source paths in a library's message are cut out)."""
     info = ErrorInfo(
-        message=message,
+        message=_SOURCE_PATH.sub("<source>", message),
         type=_ERROR_TYPES.get(status, "invalid_request_error"),
         param=param,
         code=code or _ERROR_CODES.get(status),
@@ -106,11 +120,22 @@ class _Guard:
     """ASGI middleware: API keys (Authorization: Bearer), the body size limit, and counting
     responses by status. The body is read here (at most max_body_bytes) and replayed."""
 
-    def __init__(self, app: Any, *, api_keys: Sequence[str], max_body_bytes: int, metrics: Metrics):
+    def __init__(
+        self,
+        app: Any,
+        *,
+        api_keys: Sequence[str],
+        max_body_bytes: int,
+        metrics: Metrics,
+        body_timeout: float = 30.0,
+        public_metrics: bool = False,
+    ):
         self.app = app
         self.keys = [k.encode() for k in api_keys]
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        self.body_timeout = body_timeout
+        self.open_paths = _OPEN_PATHS + (_METRICS_PATHS if public_metrics else ())
 
     def _authorized(self, scope: dict[str, Any]) -> bool:
         header = dict(scope.get("headers") or []).get(b"authorization", b"")
@@ -125,12 +150,21 @@ class _Guard:
             await self.app(scope, receive, send)
             return
 
+        head = scope["method"] == "HEAD"
+        if head:  # HEAD is GET without the body (same status and headers)
+            scope = dict(scope, method="GET")
+        started = False
+
         async def counted(message: dict[str, Any]) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 self.metrics.responses.labels(str(message["status"])).inc()
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
-        if self.keys and scope["path"] not in _OPEN_PATHS and not self._authorized(scope):
+        if self.keys and scope["path"] not in self.open_paths and not self._authorized(scope):
             reply = error_response(
                 401,
                 "Incorrect or missing API key: send 'Authorization: Bearer YOUR_KEY'.",
@@ -145,8 +179,16 @@ class _Guard:
             await too_large(scope, receive, counted)
             return
         body, size = [], 0
+        deadline = anyio.current_time() + self.body_timeout
         while True:
-            message = await receive()
+            with anyio.move_on_after(deadline - anyio.current_time()) as waited:
+                message = await receive()
+            if waited.cancelled_caught:  # a client that trickles its body holds a connection
+                timeout = error_response(
+                    408, f"the request body did not arrive within {self.body_timeout:g} s"
+                )
+                await timeout(scope, receive, counted)
+                return
             if message["type"] != "http.request":
                 return  # the client went away while sending
             chunk = message.get("body", b"")
@@ -166,7 +208,12 @@ class _Guard:
                 return {"type": "http.request", "body": b"".join(body), "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, counted)
+        try:
+            await self.app(scope, replay, counted)
+        except Exception:
+            if not started:  # Starlette's outermost middleware answers 500, outside this one
+                self.metrics.responses.labels("500").inc()
+            raise
 
 
 def create_app(
@@ -182,11 +229,14 @@ def create_app(
     dtype: str = "float32",
     device: str = "cpu",
     moderation: str | Path | None = None,
+    body_timeout: float = 30.0,
+    public_metrics: bool = False,
 ) -> FastAPI:
     """The server app for one model directory. The model loads when the app starts (lifespan);
     a directory that is not a model raises ModelDirError here, before anything listens."""
     model_dir = Path(model_dir)
     config = load_config(model_dir)
+    model_info(model_dir)  # a truncated or corrupt weight file fails here, not in every request
     if not (model_dir / "tokenizer.json").is_file() and not (model_dir / "vocab.json").is_file():
         raise ModelDirError(
             "no tokenizer.json: the server needs the model's tokenizer", file=str(model_dir)
@@ -227,7 +277,12 @@ def create_app(
     )
     app.state.server = state
     app.add_middleware(
-        _Guard, api_keys=list(api_keys), max_body_bytes=max_body_bytes, metrics=metrics
+        _Guard,
+        api_keys=list(api_keys),
+        max_body_bytes=max_body_bytes,
+        metrics=metrics,
+        body_timeout=body_timeout,
+        public_metrics=public_metrics,
     )
     _add_error_handlers(app)
     _add_routes(app, state)
@@ -282,6 +337,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def _validation_error(errors: Sequence[dict[str, Any]]) -> JSONResponse:
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":  # its loc is ("body", character offset), no field
+        where = [p for p in first.get("loc", ()) if isinstance(p, int)]
+        at = f" at character {where[0]}" if where else ""
+        return error_response(400, f"the request body is not valid JSON{at}: {first['msg']}")
     param = _location(first.get("loc", ()))
     message = "; ".join(
         (f"{_location(e.get('loc', ()))}: " if _location(e.get("loc", ())) else "") + e["msg"]
@@ -323,8 +382,10 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
 
     def warn_ignored(body: Any) -> None:
         ignored = body.ignored_fields()
-        if ignored:
-            log.warning("ignoring unknown request fields: %s", ", ".join(ignored[:10]))
+        if ignored:  # a client's field names, escaped (no forged lines) and cut (no 200 KB lines)
+            names = ", ".join(ascii(n if len(n) <= 40 else n[:40] + "...") for n in ignored[:10])
+            more = f" and {len(ignored) - 10} more" if len(ignored) > 10 else ""
+            log.warning("ignoring unknown request fields: %s%s", names, more)
 
     @app.post("/v1/completions", response_model=api.CompletionResponse)
     async def completions(body: CompletionRequest, request: HTTPRequest) -> Any:
@@ -388,6 +449,8 @@ def _answer(result: Any) -> Response:
 
 def _check_port(host: str, port: int) -> None:
     """Fail with a clear message (exit 2) when the address cannot be bound, before loading."""
+    if not 0 <= port <= 65535:
+        raise UserError(f"must be a port number from 0 to 65535, got {port}", field="port")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -397,6 +460,31 @@ def _check_port(host: str, port: int) -> None:
             raise UserError(
                 f"cannot listen on {host}:{port}: {exc.strerror}", field="port"
             ) from None
+
+
+def _graceful_server(config: Any, grace: float, end_streams: Callable[[], None]) -> Any:
+    """A uvicorn server whose shutdown (SIGTERM, Ctrl-C) stops accepting, lets running requests
+    finish for `grace` seconds, then ends the rest with an error event and [DONE] (end_streams)
+    before uvicorn's own shutdown, which would cut them."""
+    import asyncio
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            for listener in self.servers:
+                listener.close()
+            for connection in list(self.server_state.connections):
+                connection.shutdown()  # idle keep-alive connections close now, busy ones after
+            deadline = time.monotonic() + grace
+            while self.server_state.connections and not self.force_exit:
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(0.1)
+            end_streams()
+            await super().shutdown(sockets)
+
+    return Server(config)
 
 
 def run(
@@ -414,6 +502,9 @@ def run(
     log_level: str = "info",
     moderation: str | Path | None = None,
     extend: Callable[[FastAPI], None] | None = None,
+    body_timeout: float = 30.0,
+    public_metrics: bool = False,
+    shutdown_grace: float = 10.0,
 ) -> None:
     """Serve a model directory with uvicorn until interrupted (Ctrl-C).
 
@@ -433,6 +524,8 @@ def run(
         max_body_bytes=int(max_body_mb * 2**20),
         threads=threads,
         moderation=moderation,
+        body_timeout=body_timeout,
+        public_metrics=public_metrics,
     )
     if extend is not None:
         extend(app)
@@ -441,7 +534,7 @@ def run(
         host=host,
         port=port,
         log_level=log_level,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=5,  # after shutdown_grace: for the error events to go out
     )  # configures uvicorn's loggers; the redaction filter goes on after that
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(message)s")
     install_log_redaction()
@@ -450,4 +543,4 @@ def run(
     with contextlib.suppress(NoMatchFound):  # mounted by extend (instructgen.apps.support)
         page = app.url_path_for("support_page")
         log.info("customer-service page at http://%s:%d%s", shown, port, page)
-    uvicorn.Server(config).run()
+    _graceful_server(config, shutdown_grace, app.state.server.scheduler.close).run()

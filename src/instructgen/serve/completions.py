@@ -10,7 +10,7 @@ chunk with no choices, then `data: [DONE]`. A failure after the stream began is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import anyio
@@ -24,7 +24,6 @@ from instructgen.inference.engine import StepOutput
 from instructgen.inference.sampling import SamplingParams
 from instructgen.serve.logprobs import LegacyLogprobs, chat_logprobs, echo_prompt
 from instructgen.serve.protocol import (
-    GREEDY_BELOW,
     ChatChoice,
     ChatCompletionChunk,
     ChatCompletionRequest,
@@ -84,9 +83,11 @@ def sampling_params(
     """SamplingParams of an OpenAI request (OpenAI's defaults where the request is silent)."""
     if req.logit_bias:
         raise UserError("logit_bias is not supported by this server", field="logit_bias")
+    if req.stream_options is not None and not req.stream:
+        raise UserError(
+            "stream_options is only allowed when stream is true", field="stream_options"
+        )
     temperature = req.temperature
-    if temperature is not None and temperature < GREEDY_BELOW:
-        temperature = 0.0
     return SamplingParams.from_kwargs(
         max_tokens=max_tokens,
         temperature=temperature,
@@ -116,6 +117,21 @@ def check_context(prompt_tokens: int, max_tokens: int | None, context: int, para
             f"This model's maximum context length is {context} tokens. However, you requested "
             f"{wanted} tokens ({prompt_tokens} in the prompt, {max_tokens or 0} for the "
             f"completion). Please reduce the length of the prompt or max_tokens.",
+            field=param,
+        )
+
+
+def check_prompt_chars(state: ServerState, texts: Sequence[str], param: str) -> None:
+    """Refuse, before tokenizing it, text that cannot fit the context whatever its tokens: more
+    characters than context × the most characters one token stands for. Tokenizing megabytes
+    would hold a core (and the GIL) for seconds first."""
+    chars = sum(len(t) for t in texts)
+    bound = state.context_length * state.engine.tokenizer.max_token_chars
+    if chars > bound:
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {state.context_length} tokens, which no "
+            f"text of more than {bound} characters fits; this one has {chars}. Please reduce "
+            "the length of the prompt.",
             field=param,
         )
 
@@ -195,7 +211,10 @@ async def completion(state: ServerState, req: CompletionRequest, http: HTTPReque
         logprobs=req.logprobs,
         prompt_logprobs=req.logprobs if req.echo and req.logprobs is not None else None,
     )
-    state.moderate([p for p in _prompts(req.prompt) if isinstance(p, str)], "prompt")
+    texts = [p for p in _prompts(req.prompt) if isinstance(p, str)]
+    for text in texts:
+        check_prompt_chars(state, [text], "prompt")
+    state.moderate(texts, "prompt")
     engine = state.engine
 
     def encode() -> list[Submission]:
@@ -298,6 +317,8 @@ async def _completion_events(reply: _Reply, req: CompletionRequest) -> AsyncIter
 
 async def chat_completion(state: ServerState, req: ChatCompletionRequest, http: HTTPRequest) -> Any:
     name = state.model_name(req.model)
+    if req.tool_choice is not None and not req.tools:
+        raise UserError("tool_choice is only allowed when tools are given", field="tool_choice")
     if req.tools:
         raise UserError("tools are not supported by this server", field="tools")
     if req.top_logprobs is not None and not req.logprobs:
@@ -323,6 +344,7 @@ async def chat_completion(state: ServerState, req: ChatCompletionRequest, http: 
         **extra,
     )
     messages = chat_messages(req.messages)
+    check_prompt_chars(state, [m["content"] for m in messages], "messages")
     state.moderate([m["content"] for m in messages if m["role"] == "user"], "messages")
 
     def encode() -> list[Submission]:

@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer
 
 __all__ = [
     "ChatCompletionChunk",
@@ -50,11 +50,22 @@ MAX_LOGPROBS = 20
 MAX_STOPS = 32
 MAX_STOP_CHARS = 512  # each stop string is searched for at every token
 MAX_MESSAGES = 2048
-GREEDY_BELOW = 1e-5  # temperatures under this are greedy (dividing by them overflows)
 SEED_LIMIT = 2**63 - 2**20  # the engine adds the choice index to the seed
 
 
-StopString = Annotated[str, Field(max_length=MAX_STOP_CHARS)]
+def _valid_text(text: str) -> str:
+    """JSON may carry a lone surrogate ("\\ud800"), which no tokenizer can encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"is not valid Unicode: a lone surrogate at character {exc.start}"
+        ) from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_valid_text)]
+StopString = Annotated[Text, Field(max_length=MAX_STOP_CHARS)]
 
 
 def new_id(prefix: str) -> str:
@@ -109,23 +120,23 @@ class Sampling(Request):
 class CompletionRequest(Sampling):
     """POST /v1/completions (and the legacy /v1/engines/{engine}/completions)."""
 
-    prompt: str | list[str] | list[int] | list[list[int]]
+    prompt: Text | list[Text] | list[int] | list[list[int]]
     max_tokens: int | None = Field(16, ge=0)
     echo: bool = False
     logprobs: int | None = Field(None, ge=0, le=MAX_LOGPROBS)
     best_of: int | None = Field(None, ge=1, le=MAX_N)
-    suffix: str | None = None
+    suffix: Text | None = None
 
 
 class ContentPart(Request):
     type: str
-    text: str | None = None
+    text: Text | None = None
 
 
 class ChatMessage(Request):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = None
-    name: str | None = None
+    content: Text | list[ContentPart] | None = None
+    name: Text | None = None
 
 
 class JsonSchemaFormat(Request):
@@ -159,7 +170,7 @@ class TokenizeRequest(Request):
     """POST /tokenize: a prompt, or chat messages rendered by the chat template."""
 
     model: str | None = None
-    prompt: str | None = None
+    prompt: Text | None = None
     messages: list[ChatMessage] | None = Field(None, max_length=MAX_MESSAGES)
     add_special_tokens: bool = True
     add_generation_prompt: bool = True

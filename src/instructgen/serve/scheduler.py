@@ -296,11 +296,21 @@ class Scheduler:
                     self.running += 1
                     first_tokens.append(now - entry.submitted)
                     prompt_tokens += len(out.request.prompt_ids)
+                if out.finish_reason == "error":  # this request alone failed: end it, not others
+                    del self._table[out.request.id]
+                    self.running -= 1
+                    self.engine.abort(out.request.id)  # its other samples (n > 1) stop too
+                    message = out.request.error or "generation failed"
+                    batch.setdefault(entry.stream, []).append(
+                        Item("error", entry.index, error=message)
+                    )
+                    continue
                 batch.setdefault(entry.stream, []).append(Item("output", entry.index, output=out))
                 if out.finish_reason is not None and out.request.finished:
                     ended[out.request.id] = (entry, out.request)
             for request_id, (entry, request) in ended.items():
-                del self._table[request_id]
+                if self._table.pop(request_id, None) is None:  # it failed later in this step
+                    continue
                 self.running -= 1
                 generated += sum(s.num_generated for s in request.sequences)
                 batch[entry.stream].append(Item("done", entry.index, request=request))

@@ -79,6 +79,11 @@ class TrainConfig:
                 raise ConfigError(f"must be at least 1, got {getattr(self, name)}", field=name)
         if not 0 < self.lr < 1:
             raise ConfigError(f"learning rate {self.lr} is out of range", field="lr")
+        if self.early_stopping_patience < 0:
+            raise ConfigError(
+                f"must be 0 (never stop early) or more, got {self.early_stopping_patience}",
+                field="early_stopping_patience",
+            )
 
 
 class BatchSource(Protocol):

@@ -57,6 +57,11 @@ class SFTOptions:
     neftune_alpha: float = 0.0  # NEFTune noise on the input embeddings while training (0: off)
 
     def __post_init__(self) -> None:
+        for name in ("lora_r", "lora_alpha"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"must be at least 1, got {getattr(self, name)}", field=name)
+        if not 0 <= self.lora_dropout < 1:
+            raise ConfigError(f"must be in [0, 1), got {self.lora_dropout}", field="lora_dropout")
         if self.neftune_alpha < 0:
             raise ConfigError(
                 f"neftune_alpha must be >= 0, got {self.neftune_alpha}", field="neftune_alpha"
