@@ -25,6 +25,7 @@ import os
 import random
 import re
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 
 from instructgen.data import dedup
 from instructgen.data.selfinstruct_prompts import (
+    MAX_SHOTS,
     bootstrap_prompt,
     classification_prompt,
     instance_prompt,
@@ -62,6 +64,7 @@ class SeedTask:
 
 # the 175 human-written seed tasks of Self-Instruct (Wang et al. 2022, Apache-2.0)
 BUILTIN_SEED_TASKS = Path(__file__).parent / "self_instruct_seed_tasks.jsonl"
+MIN_REPLY_TOKENS = 128  # room a bootstrap prompt leaves for new tasks in a small context
 
 
 def load_seed_tasks(path: str | Path) -> list[SeedTask]:
@@ -263,7 +266,7 @@ class _Run:
                 )  # fmt: skip
             requests += len(todo)
             machine = [inst for r, inst in self.kept if r < start]
-            prompts = [bootstrap_prompt(self._examples(machine, r)) for r in todo]
+            prompts = [self._bootstrap_prompt(machine, r) for r in todo]
             replies = list(pool.map(self._bootstrap, prompts))
             slots = [(f"si-{r}-{pos}", r, inst)
                      for r, reply in zip(todo, replies) for pos, inst in enumerate(reply)]  # fmt: skip
@@ -274,6 +277,23 @@ class _Run:
                     self.state.write(
                         {"event": "request_done", "request": r, "candidates": len(reply)}
                     )
+
+    def _bootstrap_prompt(self, machine: list[str], request: int) -> str:
+        """The step-1 prompt with as many in-context tasks as fit the teacher's context."""
+        examples = self._examples(machine, request)
+        return self._fit(
+            lambda k: bootstrap_prompt(examples[:k]), len(examples), 1, MIN_REPLY_TOKENS
+        )
+
+    def _fit(self, make: Callable[[int], str], most: int, least: int, reply: int) -> str:
+        """make(k) for the largest k in [least, most] whose prompt leaves `reply` tokens of the
+        teacher's context (a small model's context cannot hold every demonstration)."""
+        for k in range(most, least - 1, -1):
+            prompt = make(k)
+            room = self.teacher.room(prompt)
+            if room is None or room >= reply:
+                return prompt
+        return prompt
 
     def _examples(self, machine: list[str], request: int) -> list[str]:
         rng = random.Random(f"self-instruct:{self.seed}:{request}")
@@ -295,13 +315,13 @@ class _Run:
 
     def _task(self, instruction: str) -> tuple[bool, list[tuple[str, str]]]:
         """Steps 2 and 3 for one new instruction: (is_classification, instances)."""
-        answer, _ = self.teacher.complete(
-            classification_prompt(instruction), max_tokens=8, stop=["\n", "Task:"]
-        )
+        ask = self._fit(lambda k: classification_prompt(instruction, k), MAX_SHOTS, 0, 8)
+        answer, _ = self.teacher.complete(ask, max_tokens=8, stop=["\n", "Task:"])
         is_clf = parse_yes_no(answer)
-        text, finish = self.teacher.complete(
-            instance_prompt(instruction, is_clf), max_tokens=400, stop=["Task:"]
+        ask = self._fit(
+            lambda k: instance_prompt(instruction, is_clf, k), MAX_SHOTS, 0, MIN_REPLY_TOKENS
         )
+        text, finish = self.teacher.complete(ask, max_tokens=400, stop=["Task:"])
         return is_clf, parse_instances(text, is_clf, truncated=finish == "length")
 
     def _early_reason(self, instruction: str) -> tuple[str | None, dict]:

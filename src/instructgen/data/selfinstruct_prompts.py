@@ -115,14 +115,25 @@ def bootstrap_prompt(examples: Sequence[str]) -> str:
     return "\n".join(lines) + f"\n{len(examples) + 1}."
 
 
-def classification_prompt(instruction: str) -> str:
-    return _CLASSIFICATION_PROMPT.format(instruction=_one_line(instruction))
+MAX_SHOTS = 8  # more than any prompt here holds: "all of its demonstrations"
 
 
-def instance_prompt(instruction: str, is_classification: bool) -> str:
-    """Output-first for classification tasks (label, then an input for it), input-first otherwise."""
+def classification_prompt(instruction: str, shots: int = MAX_SHOTS) -> str:
+    """Step 2's few-shot prompt with its first `shots` demonstrations."""
+    return _with_shots(_CLASSIFICATION_PROMPT, shots).format(instruction=_one_line(instruction))
+
+
+def instance_prompt(instruction: str, is_classification: bool, shots: int = MAX_SHOTS) -> str:
+    """Output-first for classification tasks (label, then an input for it), input-first otherwise;
+    the first `shots` demonstrations."""
     template = _OUTPUT_FIRST_PROMPT if is_classification else _INPUT_FIRST_PROMPT
-    return template.format(instruction=_one_line(instruction))
+    return _with_shots(template, shots).format(instruction=_one_line(instruction))
+
+
+def _with_shots(template: str, shots: int) -> str:
+    """`template` (intro, demonstrations and the task, blank-line separated) with `shots` demos."""
+    intro, *demos, task = template.split("\n\n")
+    return "\n\n".join([intro, *demos[:shots], task])
 
 
 def parse_instructions(

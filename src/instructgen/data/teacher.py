@@ -100,8 +100,8 @@ class Teacher:
         """(text, finish_reason) of one completion of `prompt`, sent as a user message for 'chat'.
         Where the teacher says its context (max_model_len), max_tokens is cut to what is left of
         it after the prompt, counted as its UTF-8 bytes (no byte-level BPE token is shorter)."""
-        if self.context:
-            left = self.context - len(prompt.encode("utf-8")) - PROMPT_OVERHEAD
+        left = self.room(prompt)
+        if left is not None:
             max_tokens = max(1, min(max_tokens, left))
         args = dict(model=self.model, max_tokens=max_tokens, temperature=temperature, top_p=top_p, presence_penalty=presence_penalty)  # fmt: skip
         if stop:
@@ -116,6 +116,13 @@ class Teacher:
         resp = self._with_retries(lambda: self.client.completions.create(prompt=prompt, **args))
         choice = resp.choices[0]
         return choice.text or "", choice.finish_reason or "stop"
+
+    def room(self, prompt: str) -> int | None:
+        """Tokens the teacher's context leaves after `prompt` (None where it does not say):
+        context − UTF-8 bytes of the prompt − the chat template's overhead."""
+        if not self.context:
+            return None
+        return self.context - len(prompt.encode("utf-8")) - PROMPT_OVERHEAD
 
     def _first_model(self) -> str:
         models = self._with_retries(lambda: list(self.client.models.list()))
