@@ -64,7 +64,7 @@ class SeedTask:
 
 # the 175 human-written seed tasks of Self-Instruct (Wang et al. 2022, Apache-2.0)
 BUILTIN_SEED_TASKS = Path(__file__).parent / "self_instruct_seed_tasks.jsonl"
-MIN_REPLY_TOKENS = 128  # room a bootstrap prompt leaves for new tasks in a small context
+MIN_REPLY_TOKENS = 128  # room a fitted prompt leaves for the teacher's reply (new tasks, instances)
 
 
 def load_seed_tasks(path: str | Path) -> list[SeedTask]:
