@@ -12,6 +12,7 @@ import sqlite3
 import pytest
 
 from instructgen.apps import KnowledgeBase, SupportBot, evaluate_support, support_router
+from instructgen.apps.kb import Hit
 from instructgen.errors import DataError
 from instructgen.inference import load
 from tests.apps_scripted import ScriptedLLM, scripted_server, wide_model_dir
@@ -207,6 +208,46 @@ def test_local_model_directory_plumbing(local_llm, en_kb):
     assert reply.reason in ("answered", "moderation")
     if reply.reason == "answered":
         assert reply.citations and f"[kb:{reply.citations[0]}]" in reply.text
+
+
+def test_prompt_fits_a_short_context(tmp_path, tokenizer_dir, en_kb):
+    """On a 400-token model the bot drops old exchanges, then weaker entries, so that the answer
+    keeps its room; the best entry and the message stay."""
+    from tests.conftest import make_model_dir
+
+    with load(make_model_dir(tmp_path / "short", tokenizer_dir, "llama", max_seq_len=400)) as llm:
+        bot = SupportBot(llm, en_kb, k=3, min_score=0.0, max_tokens=24)
+        session = {
+            "id": "s",
+            "user": {"name": "Ada"},
+            "messages": [
+                {"role": r, "content": "a long earlier message about kettles and orders " * 3}
+                for r in ("user", "assistant") * 3
+            ],
+        }
+        best = en_kb.search("How long is the warranty?")[0]
+        hits = [best] + [Hit(e, 0.1) for e in en_kb.entries if e.id != "warranty"]
+        assert (
+            llm.room([{"role": "system", "content": bot.system_prompt({}, hits, "en")}]) < 24
+        )  # all three entries leave the answer no room
+        messages, kept = bot.conversation(session, hits, "How long is the warranty?", "en")
+        assert llm.room(messages) >= 24
+        assert kept[0].entry.id == "warranty" and len(kept) < 3
+        assert messages[-1] == {"role": "user", "content": "How long is the warranty?"}
+        assert [m["role"] for m in messages[:-1]] == ["system"]
+        long_answer = SupportBot(llm, en_kb, max_tokens=200)  # brief instructions, a cut entry
+        messages, kept = long_answer.conversation(session, hits, "How long is the warranty?", "en")
+        assert messages[0]["content"].startswith("Answer the customer from these entries")
+        assert (
+            llm.room(messages) >= 200
+            and kept[0].entry.answer
+            == "The warranty on every kettle is 12 months."[: len(kept[0].entry.answer)]
+        )
+        bot.store.open("s2", {"name": "Ada"})
+        for m in session["messages"]:
+            bot.store.add("s2", m["role"], m["content"])
+        reply = bot.reply("s2", "How long is the warranty?")  # no 400: the answer has its room
+        assert reply.reason in ("answered", "moderation")
 
 
 def test_cli_support_session_and_escalation(scripted, tmp_path):

@@ -173,3 +173,31 @@ def test_native_llm_reports_role_ids_for_role_models(tmp_path, tokenizer_dir):
     ids, roles = llm.encode(MESSAGES)
     assert len(ids) == len(roles) and set(roles) >= {2, 3}
     assert llm.generate(MESSAGES, max_tokens=4).usage.completion_tokens <= 4
+
+
+def test_room_and_budget_on_every_backend(native, hf, llama_dir):
+    """room(): what the context leaves after a prompt, the same through the native and HF
+    backends and through the OpenAI backend against instructgen's server (its /tokenize);
+    budget() caps max_tokens by it, so a long wanted answer still gets a 200."""
+    from tests.serve_support import server
+
+    context = native.context_length
+    for prompt in ("春天来了", MESSAGES):
+        ids, _ = native.encode(prompt)
+        assert native.room(prompt) == hf.room(prompt) == context - len(ids)
+    with server(llama_dir) as base:
+        remote = load(base + "/v1")
+        for prompt in ("春天来了", MESSAGES):
+            assert remote.room(prompt) == native.room(prompt)
+            budget = remote.budget(prompt, 10 * context)
+            assert budget == native.room(prompt)
+            assert (
+                remote.generate(prompt, max_tokens=budget, temperature=0).usage.total_tokens
+                <= context
+            )
+        assert remote.budget("hi", 3) == 3
+        remote.close()
+
+
+def test_room_is_unknown_where_the_server_has_no_tokenize(remote):
+    assert remote.room("hi") is None and remote.budget("hi", 7) == 7

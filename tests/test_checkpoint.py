@@ -182,3 +182,52 @@ def test_role_embeddings_are_saved_and_loaded(tmp_path, tokenizer_dir):
         assert torch.equal(again(x, role_ids=roles), model(x, role_ids=roles))
         assert not torch.allclose(again(x, role_ids=roles), again(x))
     assert json.loads((out / "config.json").read_text())["instructgen_n_roles"] == 4
+
+
+@pytest.mark.parametrize(
+    "window,native",
+    [
+        (dict(use_sliding_window=True, sliding_window=8, max_window_layers=1), False),
+        (dict(use_sliding_window=True, sliding_window=8, max_window_layers=2), True),  # no layer
+        (dict(use_sliding_window=False, sliding_window=8), True),
+        (dict(use_sliding_window=True, sliding_window=64), True),  # as long as the context
+    ],
+)
+def test_qwen2_sliding_window_falls_back_to_hf(tmp_path, tokenizer_dir, caplog, window, native):
+    """A Qwen2 checkpoint whose layers attend through a window runs on the hf backend, with a
+    one-line notice (as Mistral's does); one whose window binds no layer runs natively and
+    matches transformers."""
+    from instructgen.inference import load
+    from instructgen.tokenizer import Tokenizer
+
+    tok = Tokenizer.from_dir(tokenizer_dir)
+    torch.manual_seed(0)
+    hf = Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=len(tok),
+            hidden_size=48,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+            **window,
+        )
+    ).eval()
+    scramble(hf)
+    hf.save_pretrained(tmp_path)
+    tok.save(tmp_path)
+    with caplog.at_level("WARNING", logger="instructgen.inference"):
+        llm = load(tmp_path)
+    assert llm.backend == ("native" if native else "hf")
+    notices = [r.getMessage() for r in caplog.records if "hf backend" in r.getMessage()]
+    assert len(notices) == (0 if native else 1)
+    if not native:
+        assert "sliding-window attention" in notices[0] and "\n" not in notices[0]
+    if not native:
+        with pytest.raises(ModelDirError, match="sliding-window"):
+            load_model(tmp_path)
+        return
+    x = torch.randint(0, len(tok), (2, 24))  # 3 windows long: a window ignored would show
+    with torch.no_grad():
+        assert (hf(x).logits - load_model(tmp_path)(x)).abs().max().item() <= 1e-4

@@ -235,6 +235,21 @@ def test_hugging_face_models_full_and_lora(hf_dirs, arch, tmp_path):
         assert torch.allclose(plain(x).logits, adapted_logits(merged / "adapter", x), atol=1e-4)
 
 
+def test_seed_fixes_lora_initialisation(hf_dirs, tmp_path):
+    """Two LoRA runs with one --seed give identical adapters; another seed, other adapters."""
+    from safetensors.torch import load_file
+
+    data = write_data(tmp_path / "train.jsonl", n=16)
+    steps = ["--lora", "--lora-r", "4", "--max-steps", "2", "--eval-every", "2", "--seq-len", "256"]
+    runs = {}
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        finetune(hf_dirs["llama"], data, tmp_path / name, *steps, "--seed", seed)
+        runs[name] = load_file(str(tmp_path / name / "adapter_model.safetensors"))
+    assert runs["a"].keys() == runs["b"].keys() and runs["a"]
+    assert all(torch.equal(runs["a"][k], runs["b"][k]) for k in runs["a"])
+    assert not all(torch.equal(runs["a"][k], runs["c"][k]) for k in runs["a"])
+
+
 def adapted_logits(adapter_dir, x):
     from peft import AutoPeftModelForCausalLM
 

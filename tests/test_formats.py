@@ -4,6 +4,7 @@ conversion and exact statistics."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -560,3 +561,77 @@ def test_percentiles_and_languages():
     assert language_of("I love 饺子") == "mixed"
     assert language_of("12345 !?") == "other"
     assert language_of("Привет") == "other"
+
+
+TOOL_RECORD = {
+    "tools": [{"type": "function", "function": {"name": "get_time", "parameters": {}}}],
+    "messages": [
+        {"role": "user", "content": "What time is it?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "get_time", "arguments": "{}"},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "12:00"},
+        {"role": "assistant", "content": "It is noon."},
+    ],
+}
+
+
+def test_tool_calling_conversations_are_read_and_masked(tokenizer_dir):
+    """OpenAI-shaped tool conversations read as ChatML-convention turns: the tools join the
+    system turn, the call is assistant text (in the assistant mask, so it is trained on), the
+    result a user turn (not trained on)."""
+    from instructgen.data.templates import encode_example
+    from instructgen.tokenizer import Tokenizer
+
+    conv = to_conversation(TOOL_RECORD)
+    assert [m["role"] for m in conv.messages] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
+    assert '"name": "get_time"' in conv.messages[0]["content"]
+    assert (
+        conv.messages[2]["content"]
+        == '<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>'
+    )
+    assert conv.messages[3]["content"] == "<tool_response>\n12:00\n</tool_response>"
+    assert "tools" not in conv.meta
+    tok = Tokenizer.from_dir(tokenizer_dir)
+    example = encode_example(tok, conv.messages)
+    trained = tok.decode([i for i, m in zip(example.input_ids, example.loss_mask) if m])
+    assert "<tool_call>" in trained and "It is noon." in trained
+    assert "12:00" not in trained and "What time" not in trained
+
+
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        (
+            lambda r: r["messages"][1]["tool_calls"][0]["function"].update(arguments="{oops"),
+            "messages[1].tool_calls[0].function.arguments",
+        ),
+        (lambda r: r["messages"][1]["tool_calls"][0].pop("function"), "messages[1].tool_calls[0]"),
+        (lambda r: r["messages"][2].update(role="robot"), "messages[2].role"),
+        (lambda r: r["messages"][2].update(content=""), "messages[2].content"),
+        (lambda r: r.update(tools="get_time"), "tools"),
+        (
+            lambda r: r["messages"][0].update(tool_calls=[{"function": {"name": "x"}}]),
+            "messages[0].tool_calls",
+        ),
+    ],
+)
+def test_bad_tool_records_name_the_field(change, field):
+    record = json.loads(json.dumps(TOOL_RECORD))
+    change(record)
+    with pytest.raises(DataError, match=re.escape(f"field '{field}'")):
+        to_conversation(record)

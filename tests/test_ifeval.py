@@ -177,13 +177,13 @@ CASES = [
     ("iid", "kwargs", "good", "bad"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
 )
 def test_check_accepts_compliant_and_rejects_noncompliant(iid, kwargs, good, bad):
-    assert ifeval.follows(iid, kwargs, good)
-    assert not ifeval.follows(iid, kwargs, bad)
+    assert ifeval.follows(iid, kwargs, good, rules="bilingual")
+    assert not ifeval.follows(iid, kwargs, bad, rules="bilingual")
 
 
-def test_every_check_type_is_covered_and_at_least_twelve():
-    assert {c[0] for c in CASES} == set(ifeval.CHECKS)
-    assert len(ifeval.CHECKS) >= 12
+def test_every_bilingual_judgement_is_covered():
+    assert {c[0] for c in CASES} == set(ifeval.BILINGUAL)
+    assert len(ifeval.BILINGUAL) >= 12 and set(ifeval.BILINGUAL) <= set(ifeval.OFFICIAL)
 
 
 def test_counting_conventions():
@@ -195,12 +195,14 @@ def test_counting_conventions():
 
 
 def test_strict_and_loose_differ_on_a_preamble():
-    response = "Sure! Here is my answer:\nall lowercase words here"
+    response = "Sure! Here is my answer:\nall lowercase words here, as you asked"
     assert not ifeval.follows("change_case:english_lowercase", {}, response)
     assert ifeval.follows("change_case:english_lowercase", {}, response, loose=True)
     chinese = "好的，以下是回答：\n“努力学习，天天向上。”"
-    assert not ifeval.follows("startend:quotation", {}, chinese)
-    assert ifeval.follows("startend:quotation", {}, chinese, loose=True)
+    bi = {"rules": "bilingual"}
+    assert not ifeval.follows("startend:quotation", {}, chinese, **bi)
+    assert ifeval.follows("startend:quotation", {}, chinese, loose=True, **bi)
+    assert not ifeval.follows("startend:quotation", {}, chinese, loose=True)  # curly: official no
     assert not ifeval.follows("startend:quotation", {}, "   ", loose=True)  # blank never follows
 
 
@@ -223,7 +225,7 @@ def test_score_aggregates_prompt_and_instruction_levels():
         "no title here",  # fails both ways
         "你好，再见。",  # end ok, comma fails both ways
     ]
-    out = ifeval.score(examples, responses)
+    out = ifeval.score(examples, responses, rules="bilingual")
     assert (out["num_prompts"], out["num_instructions"]) == (3, 5)
     assert out["prompt_level_strict"] == pytest.approx(0)
     assert out["prompt_level_loose"] == pytest.approx(100 / 3)
@@ -235,6 +237,7 @@ def test_score_aggregates_prompt_and_instruction_levels():
     assert by["detectable_format:title"]["loose"] == 0.0
     assert out["results"][0] == {
         "key": "a",
+        "rules": "bilingual",
         "instruction_ids": examples[0]["instruction_ids"],
         "strict": [True, False],
         "loose": [True, True],
@@ -291,11 +294,11 @@ def test_builtin_prompts_bilingual_and_well_formed():
     assert 40 <= len(prompts) <= 80 and len(zh) == len(en) == len(prompts) // 2
     assert len({p["key"] for p in prompts}) == len(prompts)
     for p in prompts:
-        assert set(p) == {"key", "prompt", "lang", "instruction_ids", "kwargs"}
+        assert set(p) == {"key", "prompt", "lang", "instruction_ids", "kwargs", "rules"}
         assert 1 <= len(p["instruction_ids"]) <= 3
         assert detect_lang(p["prompt"]) == p["lang"]
     used = {iid for p in prompts for iid in p["instruction_ids"]}
-    assert used == set(ifeval.CHECKS)
+    assert used == set(ifeval.BILINGUAL)
     out = ifeval.score(prompts, [""] * len(prompts))  # validates every kwargs set
     assert out["prompt_level_loose"] == 0
     with pytest.raises(ConfigError, match="fr"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import sacrebleu
@@ -112,6 +113,30 @@ def test_meteor_without_wordnet_equals_nltk_exact_and_stem():
     assert out["meteor"] == pytest.approx(100 * expected)
 
 
+def test_meteor_says_loudly_when_synonym_matching_is_off(tmp_path):
+    """On a machine with no WordNet data (none for nltk, no system dict directory) METEOR still
+    scores, and says once, on stderr, that synonyms are off and how to turn them on."""
+    import subprocess
+    import sys
+
+    code = (
+        "from instructgen.evaluate import metrics as m\n"
+        "m.SYSTEM_WORDNET_DIRS = ()\n"
+        "for _ in range(2):\n"
+        "    out = m.meteor(['the car is red'], ['the auto is red'])\n"
+        "print(out['meteor_matching'])\n"
+    )
+    env = dict(os.environ, NLTK_DATA=str(tmp_path), WNSEARCHDIR=str(tmp_path))
+    env.pop("HOME", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "exact+stem"
+    assert proc.stderr.count("synonym matching is OFF") == 1
+    assert "apt install wordnet-base" in proc.stderr
+
+
 def test_meteor_uses_wordnet_synonyms_when_present():
     reader, where = metrics.find_wordnet()
     # nltk matches synonyms after stemming the leftovers, so use words that are their own stems.
@@ -135,12 +160,39 @@ def test_meteor_chinese_segments_words():
 def test_exact_match_and_f1_squad_normalisation():
     assert metrics.normalize_answer("The  Cat, sat!") == "cat sat"
     assert metrics.exact_match(["The cat."], ["cat"])["em"] == 100
-    assert metrics.exact_match(["北京。"], [["上海", "北京"]])["em"] == 100
-    # pred tokens {cat, sat}, ref {cat, sat, down}: P = 1, R = 2/3, F1 = 0.8
+    assert metrics.exact_match(["北京。"], [["上海", "北京"]])["em"] == 100  # zh: unicode
     assert metrics.f1(["the cat sat"], ["a cat sat down"])["f1"] == pytest.approx(80)
-    # Chinese per character: pred 北京大学 vs ref 北京: P = 2/4, R = 1, F1 = 2/3
-    assert metrics.token_f1("北京大学", "北京") == pytest.approx(2 / 3)
-    assert metrics.f1(["", "x"], ["", "y"])["f1"] == pytest.approx(50)
+    assert metrics.token_f1("北京大学", "北京", "unicode") == pytest.approx(2 / 3)
+    assert metrics.f1(["", "x"], ["", "y"], normalization="unicode")["f1"] == pytest.approx(50)
+
+
+# (prediction, reference, EM, F1) as the official SQuAD v1.1 evaluate script scores them:
+# string.punctuation only, whitespace tokens, F1 0 when either side has no tokens
+SQUAD_V11 = [
+    ("Hamlet", "“Hamlet”", 0, 0.0),  # curly quotes are not ASCII punctuation
+    ("Hamlet", '"Hamlet"', 1, 1.0),
+    ("the Hamlet.", "Hamlet", 1, 1.0),
+    ("", "", 1, 0.0),
+    ("Prince Hamlet", "Hamlet", 0, 2 / 3),
+    ("café—bar", "café bar", 0, 0.0),  # an em dash joins the words
+    ("北京大学", "北京", 0, 0.0),  # one whitespace token each
+]
+
+
+@pytest.mark.parametrize("pred,ref,em,f1", SQUAD_V11)
+def test_em_f1_follow_the_official_squad_script_by_default(pred, ref, em, f1):
+    assert metrics.exact_match([pred], [ref], lang="en")["em"] == 100 * em
+    assert metrics.f1([pred], [ref], lang="en")["f1"] == pytest.approx(100 * f1)
+    out = metrics.compute(["em", "f1"], [pred], [ref], lang="en")
+    assert out["em_normalization"] == out["f1_normalization"] == "squad"
+
+
+def test_em_f1_named_options():
+    assert metrics.exact_match(["Hamlet"], ["“Hamlet”"], normalization="unicode")["em"] == 100
+    assert metrics.f1([""], [""], normalization="squad2")["f1"] == 100
+    assert metrics.compute(["em"], ["北京"], ["北京。"])["em_normalization"] == "unicode"
+    with pytest.raises(ConfigError, match="normalization"):
+        metrics.f1(["a"], ["a"], normalization="nfc")
 
 
 def test_accuracy():

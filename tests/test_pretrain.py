@@ -384,3 +384,29 @@ def test_bad_input_is_one_line_exit_2(setup, tmp_path, tokenizer_dir, corpus_fil
     )
     assert "tokenizer" in one_line_error(run_cli(*base, "--data", str(other)))
     assert not (tmp_path / "o").exists()
+
+
+def test_mlm_random_replacements_are_tokens_of_the_tokenizer(setup, tokenizer_dir):
+    """The model's vocabulary is padded past the tokenizer (to a multiple of 64, say): random
+    replacements come from the tokenizer's ids only."""
+    from instructgen.tokenizer import Tokenizer
+    from instructgen.train.pretrain import ShardSource, open_shards
+
+    _, shards, _, _ = setup
+    tokenizer = Tokenizer.from_dir(tokenizer_dir)
+    padded = len(tokenizer) + 512
+    source = ShardSource(
+        "mlm",
+        open_shards(shards, tokenizer, padded),
+        objective="mlm",
+        seq_len=64,
+        val_fraction=0.1,
+        seed=0,
+        tokenizer=tokenizer,
+        vocab_size=padded,
+        mlm_probability=0.5,
+    )
+    batch = source.train_batch(0, 32, generator_for(0, 1))
+    assert int(batch.input_ids.max()) < len(tokenizer)
+    replaced = (batch.labels != IGNORE) & (batch.input_ids != batch.labels)
+    assert replaced.sum() > 50  # enough draws that an id past the tokenizer would have shown

@@ -104,6 +104,18 @@ def test_fast_quickstart_end_to_end_and_rerun(tmp_path):
     assert changed["seconds"]["data"] == started["seconds"]["data"]
     assert changed["seconds"]["finetune"] != started["seconds"]["finetune"]
 
+    # --align: pairs from the tuned model's samples (the reference answer chosen where every
+    # sample fails), DPO, and the aligned model evaluated on test and val beside the tuned one
+    aligned = quickstart(tmp_path / "from-base", plan=plan, align=True, show_progress=False)
+    assert aligned["seconds"]["finetune"] == changed["seconds"]["finetune"]  # reused
+    assert {"preferences", "align"} <= set(aligned["seconds"])
+    assert 0.0 <= aligned["aligned_score"] <= 1.0 and 0.0 <= aligned["aligned_seen_score"] <= 1.0
+    assert aligned["align"]["pairs"] > 0 and "rewards/margins" in aligned["align"]
+    assert "aligned" in aligned["per_family"]["add"]
+    assert "After DPO on" in (tmp_path / "from-base" / "report.md").read_text()
+    pairs = (tmp_path / "from-base" / "preferences.jsonl").read_text().splitlines()
+    assert len(pairs) == aligned["align"]["pairs"]
+
 
 def test_full_plan_starts_from_the_shipped_base(tmp_path):
     """The shipped base is a model directory of the documented format, under 50 MB, and a plan

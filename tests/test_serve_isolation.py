@@ -183,6 +183,46 @@ def test_slow_bodies_are_closed_and_metrics_can_be_public(llama_dir):
         assert 'instructgen_http_responses_total{status="408"} 20.0' in metrics
 
 
+def test_slow_headers_are_closed(llama_dir):
+    """Slowloris: 300 connections that send half a request line and headers, then a byte now
+    and then, get 408 and are closed after --header-timeout; so is a keep-alive connection
+    trickling its second request; the server keeps answering everyone else meanwhile."""
+    import socket
+    import time
+
+    with server(llama_dir, "--header-timeout", "1") as base:
+        host, port = base.removeprefix("http://").split(":")
+        slow = []
+        for _ in range(300):
+            conn = socket.create_connection((host, int(port)))
+            conn.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            slow.append(conn)
+        kept = socket.create_connection((host, int(port)))
+        kept.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        kept.settimeout(10)
+        first = b""
+        while not first.endswith(b'{"status":"ok"}'):
+            first += kept.recv(4096)
+        assert first.startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        for _ in range(3):  # a byte at a time keeps neither connection alive
+            for conn in (*slow[:10], kept):
+                conn.sendall(b"a")
+            assert httpx.get(base + "/health", timeout=5).status_code == 200
+            time.sleep(0.3)
+        for conn in (*slow, kept):
+            conn.settimeout(10)
+            reply = b""
+            while chunk := conn.recv(4096):
+                reply += chunk
+            assert reply.startswith(b"HTTP/1.1 408"), reply[:100]
+            assert b"request headers did not arrive within 1 s" in reply
+            conn.close()
+        assert time.monotonic() - started < 12
+        ok = httpx.post(base + "/v1/completions", json={"prompt": "a", "max_tokens": 2}, timeout=30)
+        assert ok.status_code == 200
+
+
 def test_client_field_names_cannot_forge_or_flood_log_lines(url):
     body = '{"prompt": "x", "max_tokens": 1, "a\\nINFO:     forged line": 1, "%s": 1}' % (
         "k" * 200_000

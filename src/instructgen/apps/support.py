@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ HUMAN_REQUEST = re.compile(
     r"\brepresentative\b",
     re.I,
 )
+MIN_ANSWER_TOKENS = 64  # what the context must leave for an answer when max_tokens is unset
+MIN_ENTRY_CHARS = 40  # an entry's answer is never cut shorter than this to fit the context
 _CITATION = re.compile(r"\[kb:([^\]\s]+)\]")
 
 _TEXT = {
@@ -44,6 +46,7 @@ _TEXT = {
         "system": "You are the customer service assistant{shop}. Answer the customer's question "
         "using only the knowledge-base entries below, and cite each entry you use as [kb:ID]. "
         "If the entries do not answer it, say that you will pass the question to a human agent.",
+        "brief": "Answer the customer{shop} from these entries; cite them as [kb:ID].",
         "customer": "Customer",
         "history": "Recent history",
         "entries": "Knowledge base",
@@ -54,6 +57,7 @@ _TEXT = {
     "zh": {
         "system": "你是{shop}的客服助手。只根据下面的知识库条目回答顾客的问题，并用 [kb:ID] "
         "标注所用的条目。如果条目中没有答案，就告诉顾客会转交人工客服。",
+        "brief": "根据下列条目回答{shop}顾客，用 [kb:ID] 标注。",
         "customer": "顾客",
         "history": "近期记录",
         "entries": "知识库",
@@ -138,12 +142,7 @@ class SupportBot:
         hits = self.kb.search(clean, self.k, self.min_score)
         if not hits:
             return Reply(sid, text["unknown"], "no_answer", escalated=True)
-        messages = [{"role": "system", "content": self.system_prompt(session["user"], hits, lang)}]
-        messages += [
-            {"role": m["role"], "content": m["content"]}
-            for m in session["messages"][-self.max_history :]
-        ]
-        messages.append({"role": "user", "content": clean})
+        messages, hits = self.conversation(session, hits, clean, lang)
         answer = self.llm.chat(messages, max_tokens=self.max_tokens, temperature=0.0).text.strip()
         verdict = moderate(answer, self.policy)
         if verdict.flagged:
@@ -151,11 +150,47 @@ class SupportBot:
         answer, cited = ground(answer, hits)
         return Reply(sid, scrub(answer), "answered", cited, scores=[h.score for h in hits])
 
-    def system_prompt(self, user: dict[str, Any], hits: list[Hit], lang: str) -> str:
-        """Instructions, the customer's profile (name, tier, history) and the retrieved entries."""
+    def conversation(
+        self, session: dict[str, Any], hits: list[Hit], message: str, lang: str
+    ) -> tuple[list[dict[str, str]], list[Hit]]:
+        """The messages sent to the model and the entries they hold: the system prompt, recent
+        history and the message, fitted to the model's context so that the answer keeps
+        `max_tokens` (or MIN_ANSWER_TOKENS) tokens. What gives way, in order: the oldest
+        exchanges, the lowest-scoring entries, the long instructions (for the brief ones), then
+        the end of the best entry's answer; the message always stays."""
+        history = [
+            {"role": m["role"], "content": m["content"]}
+            for m in session["messages"][-self.max_history :]
+        ]
+        need, brief = self.max_tokens or MIN_ANSWER_TOKENS, False
+        while True:
+            system = self.system_prompt(session["user"], hits, lang, brief=brief)
+            messages = [{"role": "system", "content": system}, *history]
+            messages.append({"role": "user", "content": message})
+            room = self.llm.room(messages)
+            if room is None or room >= need:
+                return messages, hits
+            answer = hits[0].entry.answer
+            if history:
+                history = history[2:] if len(history) > 1 else []
+            elif len(hits) > 1:
+                hits = hits[:-1]
+            elif not brief:
+                brief = True
+            elif len(answer) > MIN_ENTRY_CHARS:
+                cut = answer[: max(MIN_ENTRY_CHARS, len(answer) - (need - room))]
+                hits = [replace(hits[0], entry=replace(hits[0].entry, answer=cut))]
+            else:
+                return messages, hits  # the model says the prompt is too long
+
+    def system_prompt(
+        self, user: dict[str, Any], hits: list[Hit], lang: str, *, brief: bool = False
+    ) -> str:
+        """Instructions (brief ones for a small context), the customer's profile (name, tier,
+        history) and the retrieved entries."""
         text = _TEXT[lang]
         shop = (f" of {self.shop}" if lang == "en" else self.shop) if self.shop else ""
-        lines = [text["system"].format(shop=shop)]
+        lines = [text["brief" if brief else "system"].format(shop=shop)]
         profile = {k: v for k, v in user.items() if k != "history" and v not in (None, "")}
         if profile:
             sep = "：" if lang == "zh" else ": "

@@ -196,7 +196,10 @@ def generate_checked(
     text, failures = "", []
     for attempt in range(1, max_attempts + 1):
         text = llm.chat(
-            conversation, max_tokens=max_tokens, temperature=temperature, seed=seed + attempt
+            conversation,
+            max_tokens=llm.budget(conversation, max_tokens),
+            temperature=temperature,
+            seed=seed + attempt,
         ).text.strip()
         failures = rules.failures(text) if text else ["empty output"]
         history.append({"attempt": attempt, "failures": failures})
@@ -235,10 +238,9 @@ def improve(llm: Any, text: str, *, max_suggestions: int = 8) -> Improvement:
         '{"revised": "the full revised text", "suggestions": [{"quote": "an exact span of the '
         'original", "suggestion": "what to change"}]}'
     )
+    messages = [{"role": "user", "content": f"{ask}\n\n{text}"}]
     answer = llm.chat(
-        [{"role": "user", "content": f"{ask}\n\n{text}"}],
-        max_tokens=count_units(text) * 3 + 256,
-        temperature=0.0,
+        messages, max_tokens=llm.budget(messages, count_units(text) * 3 + 256), temperature=0.0
     ).text
     data = extract_json(answer)
     if not isinstance(data, dict):

@@ -245,7 +245,7 @@ def register(verbs) -> None:
         wsub,
         "continue",
         cmd_app_write_continue,
-        "continue a text in its style and language",
+        "continue a text in its style and language, checked for length (exit 1 if never)",
         "instructgen app write continue story.txt --words 150 --model runs/quickstart/model",
     )
     add_model_flags(p, served_model=False)

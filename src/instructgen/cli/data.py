@@ -103,11 +103,49 @@ def cmd_data_self_instruct(args) -> None:
     print_json(summary)
 
 
+def cmd_data_preferences(args) -> None:
+    from instructgen.evaluate.preferences import check_out, make_preferences, prompts_of
+    from instructgen.inference import load
+
+    check_out(args.out)
+    prompts = prompts_of(args.data, seed=args.seed)
+    judge = None
+    if args.judge:
+        from instructgen.evaluate.judges import Judge
+
+        judge = Judge(args.judge if "://" in args.judge else load(args.judge))
+    with load(args.model) as llm:
+        summary = make_preferences(
+            llm,
+            prompts,
+            args.out,
+            samples=args.samples,
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+            seed=args.seed,
+            judge=judge,
+            batch_size=args.batch_size,
+            limit=args.limit,
+            reference_chosen=args.reference_chosen,
+            progress=not args.quiet,
+        )
+    skipped = ", ".join(f"{k} {v}" for k, v in summary["skipped"].items()) or "none"
+    reference = (
+        f", {summary['reference_pairs']} with the reference chosen"
+        if summary["reference_pairs"]
+        else ""
+    )
+    print(
+        f"{summary['pairs']} pairs from {summary['prompts']} prompts{reference} -> "
+        f"{summary['out']} (skipped: {skipped})"
+    )
+
+
 def register(verbs) -> None:
     # data
     data = verbs.add_parser(
         "data",
-        help="corpus and instruction data: tokenize, builtin, validate, stats, convert, self-instruct",
+        help="corpus and instruction data: tokenize, builtin, validate, stats, convert, self-instruct, preferences",
     )
     dsub = data.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
     p = add(
@@ -208,4 +246,39 @@ def register(verbs) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-retries", type=int, default=6)
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
+    p.add_argument("--quiet", action="store_true")
+
+    p = add(
+        dsub,
+        "preferences",
+        cmd_data_preferences,
+        "preference pairs from a model's own samples: K answers per prompt, chosen = one its "
+        "checker accepts, rejected = one it rejects (or a judge's best and worst); rerun to resume",
+        "instructgen data preferences --model runs/quickstart/model --data builtin --samples 4 --out pairs.jsonl",
+    )
+    p.add_argument("--model", required=True, metavar="DIR|URL", help="the model that samples")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="F|builtin",
+        help="instruction file (records with a `checker` are judged by it) or `builtin`",
+    )
+    p.add_argument("--samples", type=int, default=4, metavar="K", help="answers per prompt")
+    p.add_argument("--out", required=True, metavar="F", help="output JSONL (appended)")
+    p.add_argument(
+        "--judge",
+        metavar="URL|DIR",
+        help="grades answers of records without a checker (MT-Bench single grading)",
+    )
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=16, help="prompts sampled together")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N prompts")
+    p.add_argument(
+        "--reference-chosen",
+        action="store_true",
+        help="where every sample fails its checker, pair the record's own answer (chosen) "
+        "with the model's failing one instead of skipping the prompt",
+    )
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")

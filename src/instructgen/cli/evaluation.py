@@ -33,7 +33,13 @@ def cmd_eval_metrics(args) -> None:
         )
     print(
         json.dumps(
-            metrics.compute(args.metrics.split(","), predictions, references, lang=args.lang),
+            metrics.compute(
+                args.metrics.split(","),
+                predictions,
+                references,
+                lang=args.lang,
+                normalization=args.normalization,
+            ),
             ensure_ascii=False,
         )
     )
@@ -272,6 +278,14 @@ def register(verbs) -> None:
         help="comma-separated: bleu,rouge,meteor,em,f1,chrf,accuracy",
     )
     p.add_argument("--lang", default="auto", choices=["auto", "zh", "en"])
+    p.add_argument(
+        "--normalization",
+        default="auto",
+        choices=["auto", "squad", "squad2", "unicode"],  # metrics.NORMALIZATIONS
+        help="how em and f1 compare answers: squad (the official SQuAD v1.1 script: ASCII "
+        "punctuation, whitespace tokens), squad2 (v2: empty matches empty), unicode (Unicode "
+        "punctuation, each CJK character a token); auto: unicode for Chinese, else squad",
+    )
     p = add(
         esub,
         "ifeval-score",

@@ -1,4 +1,4 @@
-"""`instructgen pretrain`, `finetune` and `quickstart`."""
+"""`instructgen pretrain`, `finetune`, `align` and `quickstart`."""
 
 from __future__ import annotations
 
@@ -27,42 +27,72 @@ def cmd_pretrain(args) -> None:
         )
 
 
-def cmd_finetune(args) -> None:
-    from instructgen.train.sft import SFTOptions, finetune
+def _tuning_options(args):
+    from instructgen.train.sft import SFTOptions
 
-    config = train_config_from_args(args, early_stopping_patience=args.early_stopping)
-    options = SFTOptions(
+    if args.merge and not args.lora:
+        raise UserError("--merge needs --lora")
+    return SFTOptions(
         template=args.template,
         lora=args.lora,
         lora_r=args.lora_r,
         lora_alpha=args.lora_alpha,
         lora_targets=args.lora_targets or [],
         merge=args.merge,
-        packing=not args.no_packing,
+        packing=not getattr(args, "no_packing", False),
         val_data=args.val_data,
         neftune_alpha=args.neftune_alpha,
     )
-    if args.merge and not args.lora:
-        raise UserError("--merge needs --lora")
+
+
+def _print_tuned(verb: str, summary: dict, out: str) -> None:
+    if not is_main_process():
+        return
+    best = summary["best"]
+    note = " (stopped early)" if summary["stopped_early"] else ""
+    val = (
+        f"best validation loss {best['val_loss']:.4f} at step {best['step']}"
+        if best["step"] is not None
+        else "no validation loss (no validation examples)"
+    )
+    last = next((r for r in reversed(summary["metrics"]) if "rewards/margins" in r), None)
+    if last is not None:
+        val += (
+            f"; rewards/margins {last['rewards/margins']:.3f}, "
+            f"rewards/accuracies {last['rewards/accuracies']:.2f}"
+        )
+    print(f"{verb} {summary['steps']} steps{note}; {val} -> {out}")
+
+
+def _tune(args, verb: str, recipe, *extra) -> None:
+    """Claim --out, run `recipe(model, data, out, config, options, *extra, ...)`, report."""
+    config = train_config_from_args(args, early_stopping_patience=args.early_stopping)
+    options = _tuning_options(args)
     claim_out_dir(args.out, force=args.force, resume=args.resume)
-    summary = finetune(
+    summary = recipe(
         args.model,
         args.data,
         args.out,
         config,
         options,
+        *extra,
         resume=args.resume,
         show_progress=not args.quiet,
     )
-    if is_main_process():
-        best = summary["best"]
-        note = " (stopped early)" if summary["stopped_early"] else ""
-        val = (
-            f"best validation loss {best['val_loss']:.4f} at step {best['step']}"
-            if best["step"] is not None
-            else "no validation loss (no validation examples)"
-        )
-        print(f"fine-tuned {summary['steps']} steps{note}; {val} -> {args.out}")
+    _print_tuned(verb, summary, args.out)
+
+
+def cmd_finetune(args) -> None:
+    from instructgen.train.sft import finetune
+
+    _tune(args, "fine-tuned", finetune)
+
+
+def cmd_align(args) -> None:
+    from instructgen.train.preference import PreferenceOptions, align
+
+    preference = PreferenceOptions(method=args.method, beta=args.beta, orpo_lambda=args.orpo_lambda)
+    _tune(args, f"aligned ({args.method})", align, preference)
 
 
 def cmd_quickstart(args) -> None:
@@ -73,6 +103,7 @@ def cmd_quickstart(args) -> None:
         fast=args.fast,
         scale=args.scale,
         from_scratch=args.from_scratch,
+        align=args.align,
         show_progress=not args.quiet,
     )
 
@@ -114,56 +145,49 @@ def register(verbs) -> None:
         "instructgen finetune --model runs/pretrained --data builtin --out runs/tuned --max-steps 600\n  instructgen finetune --model path/to/hf-model --data my.jsonl --template alpaca --lora --merge --out runs/lora",
     )
     p.add_argument(
-        "--model", required=True, metavar="DIR", help="instructgen or Hugging Face model directory"
-    )
-    p.add_argument(
         "--data",
         required=True,
         metavar="F|builtin",
         help="instruction file (Alpaca, ShareGPT, messages, prompt/completion) or `builtin`",
     )
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument(
-        "--val-data", metavar="F", help="validation file (default: 5%% of --data held out)"
-    )
-    p.add_argument(
-        "--template",
-        metavar="NAME",
-        help="chatml | alpaca | a .jinja file (default: the tokenizer's template, else chatml)",
-    )
-    p.add_argument(
-        "--lora", action="store_true", help="train a LoRA adapter (peft) instead of all weights"
-    )
-    p.add_argument("--lora-r", type=int, default=8, metavar="R")
-    p.add_argument("--lora-alpha", type=int, default=16, metavar="A")
-    p.add_argument(
-        "--lora-targets",
-        nargs="+",
-        metavar="MODULE",
-        help="module names to adapt (default: peft's choice for the architecture)",
-    )
-    p.add_argument(
-        "--merge",
-        action="store_true",
-        help="with --lora: write a plain merged model directory (adapter kept in OUT/adapter)",
-    )
     p.add_argument(
         "--no-packing", action="store_true", help="one example per row instead of packing"
     )
+    _add_tuning_flags(p)
+
+    # align
+    p = add(
+        verbs,
+        "align",
+        cmd_align,
+        "preference tuning (DPO or ORPO, full or LoRA) on pairs of a chosen and a rejected answer",
+        "instructgen align --model runs/tuned --data pairs.jsonl --method dpo --out runs/aligned --max-steps 200\n  instructgen align --model runs/tuned --data builtin --method orpo --out runs/orpo",
+    )
     p.add_argument(
-        "--neftune-alpha",
+        "--data",
+        required=True,
+        metavar="F|builtin",
+        help="preference pairs (prompt/chosen/rejected, TRL's formats; `instructgen data "
+        "preferences` makes them), or `builtin` (the built-in world: its reference answer "
+        "chosen, a neighbour's answer its checker rejects)",
+    )
+    p.add_argument("--method", choices=["dpo", "orpo"], default="dpo")
+    p.add_argument(
+        "--beta",
         type=float,
-        default=0.0,
-        metavar="A",
-        help="NEFTune: uniform noise of scale A/sqrt(tokens x width) on the input embeddings while training (default 0: off; 5 is common)",
+        default=0.1,
+        metavar="B",
+        help="DPO's beta: how strongly the policy is held to the reference (default 0.1); "
+        "ORPO: the scale of the logged rewards",
     )
     p.add_argument(
-        "--early-stopping",
-        type=int,
-        metavar="N",
-        help="stop after N evaluations without improvement",
+        "--orpo-lambda",
+        type=float,
+        default=0.1,
+        metavar="L",
+        help="ORPO's lambda: the weight of the odds-ratio term beside the SFT loss (default 0.1)",
     )
-    add_train_flags(p)
+    _add_tuning_flags(p)
 
     # quickstart
     p = add(
@@ -194,4 +218,56 @@ def register(verbs) -> None:
         action="store_true",
         help="train the tokenizer and the base model too, instead of fine-tuning the shipped base (about 30 minutes on a 2-core CPU)",
     )
+    p.add_argument(
+        "--align",
+        action="store_true",
+        help="after fine-tuning, make preference pairs from the tuned model's own samples "
+        "(checkers decide chosen and rejected) and run DPO; the aligned model is evaluated too",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_tuning_flags(p) -> None:
+    """The flags finetune and align share: model, output, template, LoRA, NEFTune, training."""
+    p.add_argument(
+        "--model", required=True, metavar="DIR", help="instructgen or Hugging Face model directory"
+    )
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument(
+        "--val-data", metavar="F", help="validation file (default: 5%% of --data held out)"
+    )
+    p.add_argument(
+        "--template",
+        metavar="NAME",
+        help="chatml | alpaca | a .jinja file (default: the tokenizer's template, else chatml)",
+    )
+    p.add_argument(
+        "--lora", action="store_true", help="train a LoRA adapter (peft) instead of all weights"
+    )
+    p.add_argument("--lora-r", type=int, default=8, metavar="R")
+    p.add_argument("--lora-alpha", type=int, default=16, metavar="A")
+    p.add_argument(
+        "--lora-targets",
+        nargs="+",
+        metavar="MODULE",
+        help="module names to adapt (default: peft's choice for the architecture)",
+    )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --lora: write a plain merged model directory (adapter kept in OUT/adapter)",
+    )
+    p.add_argument(
+        "--neftune-alpha",
+        type=float,
+        default=0.0,
+        metavar="A",
+        help="NEFTune: uniform noise of scale A/sqrt(tokens x width) on the input embeddings while training (default 0: off; 5 is common)",
+    )
+    p.add_argument(
+        "--early-stopping",
+        type=int,
+        metavar="N",
+        help="stop after N evaluations without improvement",
+    )
+    add_train_flags(p)

@@ -2,7 +2,9 @@
 
 Four record formats are recognised, per record, by their fields:
 
-- ``messages`` (OpenAI): ``{"messages": [{"role": "system"|"user"|"assistant", "content": str}]}``
+- ``messages`` (OpenAI): ``{"messages": [{"role": "system"|"user"|"assistant", "content": str}]}``;
+  with tool calling, also ``"tools": [...]``, assistant ``tool_calls`` and ``"tool"`` results,
+  which are read as the plain turns of the ChatML tool convention (chat_template.py)
 - ``sharegpt``: ``{"conversations": [{"from": "human"|"gpt"|"system"|..., "value": str}]}``
   (an optional top-level ``system`` string becomes the system message)
 - ``alpaca``: ``{"instruction", "input"?, "output", "system"?, "history"?: [[user, assistant]]}``
@@ -28,6 +30,7 @@ non-empty value: `to_record` refuses the clash rather than lose data.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instructgen.chat_template import tool_conversation
 from instructgen.data.records import BadRecord, raw_records, type_name, write_records
 from instructgen.errors import DataError
 
@@ -142,13 +146,18 @@ def _to_conversation(record: Any, fmt: str) -> Conversation:
 
 
 def _parse_messages(record: dict[str, Any]) -> tuple[list[_Turn], set[str]]:
-    turns = []
-    for i, item in enumerate(_list_field(record, "messages")):
-        where = f"messages[{i}]"
+    items = _list_field(record, "messages")
+    for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise BadRecord(
-                f"must be an object with 'role' and 'content', got {type_name(item)}", where
+                f"must be an object with 'role' and 'content', got {type_name(item)}",
+                f"messages[{i}]",
             )
+    if "tools" in record or any("tool_calls" in m or m.get("role") == "tool" for m in items):
+        return _parse_tool_messages(record, items), {"messages", "tools"}
+    turns = []
+    for i, item in enumerate(items):
+        where = f"messages[{i}]"
         role = _required(item, "role", where)
         if role not in ROLES:
             raise BadRecord(
@@ -158,6 +167,68 @@ def _parse_messages(record: dict[str, Any]) -> tuple[list[_Turn], set[str]]:
             _Turn(role, _required(item, "content", where), f"{where}.content", f"{where}.role")
         )
     return turns, {"messages"}
+
+
+def _parse_tool_messages(record: dict[str, Any], items: list[dict[str, Any]]) -> list[_Turn]:
+    """A conversation with tool definitions, calls and results (OpenAI's shape) as the plain
+    turns of the ChatML tool convention (chat_template.tool_conversation): calls are assistant
+    text, so the assistant mask covers them; results are user turns."""
+    tools = record.get("tools") or []
+    if not isinstance(tools, list) or not all(
+        isinstance(t, dict) and isinstance(t.get("function", {}).get("name"), str) for t in tools
+    ):
+        raise BadRecord(
+            "must be a list of {'type': 'function', 'function': {'name', ...}}", "tools"
+        )
+    messages = []
+    for i, item in enumerate(items):
+        where = f"messages[{i}]"
+        role = _required(item, "role", where)
+        if role not in (*ROLES, "tool"):
+            raise BadRecord(
+                f"unknown role {role!r} (expected one of {', '.join(ROLES)}, tool)", f"{where}.role"
+            )
+        content = item.get("content") or ""
+        calls = item.get("tool_calls") or []
+        if not isinstance(content, str):
+            raise BadRecord(f"must be a string, got {type_name(content)}", f"{where}.content")
+        if calls and role != "assistant":
+            raise BadRecord("only assistant messages make tool calls", f"{where}.tool_calls")
+        if not isinstance(calls, list):
+            raise BadRecord(f"must be a list, got {type_name(calls)}", f"{where}.tool_calls")
+        for j, call in enumerate(calls):
+            _check_call(call, f"{where}.tool_calls[{j}]")
+        if not content.strip() and not calls:
+            raise BadRecord("is empty", f"{where}.content")
+        messages.append({"role": role, "content": content, "tool_calls": calls})
+    converted = tool_conversation(messages, tools)
+    # the source message of each converted turn: consecutive results share a turn, and the
+    # tools' own system turn (when the record has no system message) comes from `tools`
+    sources: list[str] = [
+        f"messages[{i}]"
+        for i, m in enumerate(messages)
+        if not (m["role"] == "tool" and i and messages[i - 1]["role"] == "tool")
+    ]
+    if len(converted) > len(sources):
+        sources.insert(0, "tools")
+    return [
+        _Turn(m["role"], m["content"], f"{where}.content", f"{where}.role")
+        for m, where in zip(converted, sources)
+    ]
+
+
+def _check_call(call: Any, where: str) -> None:
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        raise BadRecord("must be {'function': {'name': str, 'arguments': ...}}", where)
+    arguments = function.get("arguments", {})
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError:
+            arguments = None
+    if not isinstance(arguments, dict):
+        raise BadRecord("must be a JSON object (or one as a string)", f"{where}.function.arguments")
 
 
 def _parse_sharegpt(record: dict[str, Any]) -> tuple[list[_Turn], set[str]]:
@@ -365,13 +436,18 @@ def read_conversations(path: str | Path, *, format: str = "auto") -> list[Conver
 
 def validate_file(path: str | Path) -> list[Problem]:
     """Every bad record of `path` (not just the first), each naming file, line and field."""
+    from instructgen.data.preferences import is_preference, to_pair
+
     problems, count = [], 0
     for line, record in raw_records(Path(path)):
         count += 1
         try:
             if isinstance(record, BadRecord):
                 raise record
-            _to_conversation(record, "auto")
+            if is_preference(record):
+                to_pair(record)
+            else:
+                _to_conversation(record, "auto")
         except BadRecord as bad:
             problems.append(Problem(str(path), line, bad.field, bad.message))
     if count == 0:
@@ -380,8 +456,21 @@ def validate_file(path: str | Path) -> list[Problem]:
 
 
 def format_counts(path: str | Path) -> dict[str, int]:
-    """Records per format in a valid file, e.g. {"alpaca": 120}; raises DataError if invalid."""
+    """Records per format in a valid file, e.g. {"alpaca": 120} or {"preference": 40}; raises
+    DataError if invalid."""
+    if _is_preference_file(path):
+        from instructgen.data.preferences import read_pairs
+
+        return {"preference": len(read_pairs(path))}
     return dict(Counter(fmt for _, fmt, _ in _read(Path(path), "auto")))
+
+
+def _is_preference_file(path: str | Path) -> bool:
+    """Whether the first record of the file is a preference pair (data/preferences.py)."""
+    from instructgen.data.preferences import is_preference
+
+    first = next(iter(raw_records(Path(path))), (None, None))[1]
+    return is_preference(first)
 
 
 def convert(path: str | Path, to: str, out: str | Path) -> int:
@@ -427,6 +516,16 @@ def stats(path: str | Path, *, tokenizer: Any = None) -> dict[str, Any]:
     """
     from instructgen.data.dedup import duplicate_rate
 
+    if _is_preference_file(path):
+        from instructgen.data.preferences import pair_stats, read_pairs
+
+        pairs = read_pairs(path)
+        return {
+            "file": str(path),
+            "records": len(pairs),
+            "formats": {"preference": len(pairs)},
+            **pair_stats(pairs),
+        }
     rows = _read(Path(path), "auto")
     convs = [conv for _, _, conv in rows]
     prompts = [[m["content"] for m in c.messages[:-1]] for c in convs]

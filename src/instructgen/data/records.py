@@ -21,6 +21,7 @@ from typing import Any
 from instructgen.errors import DataError
 
 LIST_FIELDS = ("messages", "conversations", "history")
+TEXT_OR_LIST_FIELDS = ("prompt", "chosen", "rejected")  # preference pairs: strings or messages
 # A top-level JSON object holding one of these is a single record, not a container of records.
 RECORD_FIELDS = ("messages", "conversations", "instruction", "prompt")
 
@@ -182,6 +183,15 @@ def _decode_list_fields(record: dict[str, Any]) -> Any:
                 record[key] = json.loads(record[key])
             except json.JSONDecodeError as exc:
                 return BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno})", key)
+    for key in TEXT_OR_LIST_FIELDS:  # a message list written as JSON text, else plain text
+        value = record.get(key)
+        if isinstance(value, str) and value.lstrip().startswith("[{"):
+            try:
+                decoded = json.loads(value)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(decoded, list):
+                record[key] = decoded
     return record
 
 

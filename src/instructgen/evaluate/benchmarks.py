@@ -157,21 +157,28 @@ def squad_task(
     def score(done: list[dict[str, Any]], outputs: list[str]) -> Scored:
         answers = [extract_answer(o) for o in outputs]
         refs = [it["answers"] for it in done]
-        values = {**M.exact_match(answers, refs), **M.f1(answers, refs)}
+        lang = M.resolve_lang("auto", [r for ref in refs for r in ref])
+        rule = "unicode" if lang == "zh" else "squad2" if unanswerable else "squad"
+        values, _ = _split(
+            {
+                **M.exact_match(answers, refs, normalization=rule),
+                **M.f1(answers, refs, normalization=rule),
+            }
+        )
         rows = [
             {
                 "id": it["id"],
                 "output": out,
                 "answer": a,
                 "reference": it["answers"],
-                "score": 100.0 * max(M.token_f1(a, r) for r in it["answers"]),
+                "score": 100.0 * max(M.token_f1(a, r, rule) for r in it["answers"]),
             }
             for it, out, a in zip(done, outputs, answers)
         ]
         return Scored(
             {"n": len(done), **values},
             {},
-            {"normalisation": "SQuAD (lowercase, no punctuation/articles)"},
+            {"normalisation": f"{rule} (metrics.NORMALIZATIONS)"},
             rows,
         )
 

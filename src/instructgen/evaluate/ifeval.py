@@ -1,13 +1,20 @@
-"""Verifiable instruction checks in the style of IFEval (Zhou et al. 2023), for Chinese and English.
+"""Verifiable instruction checks in the style of IFEval (Zhou et al. 2023), scored as Google's
+checker scores them, plus a bilingual rule set for Chinese and English.
 
-Each check is a function `check(response, **kwargs) -> bool`, registered under an IFEval
-instruction id (the kwargs keep IFEval's names, so IFEval's own input file can be scored for the
-ids we share). `score` reports prompt-level and instruction-level accuracy, strict and loose, in
-percent (0–100, like instructgen.evaluate.metrics).
+Two rule sets, chosen per call (`rules=`) or per example (a `"rules"` field):
 
-Counting conventions: a "word" is a run of letters/digits, and each Chinese character counts as
-one word (字数, as a Chinese word-count instruction means it); a sentence ends at . ! ? (followed
-by whitespace or the end) or 。！？; paragraphs are separated by blank lines or a *** line.
+- "official" (the default): ifeval_official.py, Google's judgements for all 25 instruction ids,
+  so that an IFEval input file gets the numbers people publish;
+- "bilingual": the official checks with our own judgements where Chinese needs them (the
+  built-in prompt set, load_prompts, uses it): each Chinese character counts as one word (字数);
+  a sentence ends at . ! ? (followed by whitespace or the end) or 。！？; paragraphs are separated
+  by blank lines or a *** line; keywords match whole words; “curly” and 「corner」 quotes wrap a
+  quotation; the Chinese comma counts as a comma; language is told by script (zh/en); relations
+  also include "at most" and "more than".
+
+Each check is `check(response, **kwargs) -> bool`, registered under an IFEval instruction id (the
+kwargs keep IFEval's names). `score` reports prompt-level and instruction-level accuracy, strict
+and loose, in percent (0–100, like instructgen.evaluate.metrics).
 """
 
 from __future__ import annotations
@@ -19,10 +26,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from instructgen.errors import ConfigError, DataError, UserError
+from instructgen.evaluate.ifeval_official import OFFICIAL
+from instructgen.evaluate.ifeval_official import RELATIONS as OFFICIAL_RELATIONS
 from instructgen.evaluate.text import char_words, detect_lang
 
 Check = Callable[..., bool]
-CHECKS: dict[str, Check] = {}
+BILINGUAL: dict[str, Check] = {}  # our judgements; the other ids fall back to the official ones
 RELATIONS: dict[str, Callable[[int, int], bool]] = {
     "at least": lambda n, k: n >= k,
     "at most": lambda n, k: n <= k,
@@ -33,7 +42,7 @@ RELATIONS: dict[str, Callable[[int, int], bool]] = {
 
 def _register(instruction_id: str) -> Callable[[Check], Check]:
     def add(fn: Check) -> Check:
-        CHECKS[instruction_id] = fn
+        BILINGUAL[instruction_id] = fn
         return fn
 
     return add
@@ -212,6 +221,10 @@ def postscript(response: str, *, postscript_marker: str = "P.S.") -> bool:
     return re.search(pattern, response.lower()) is not None
 
 
+RULES: dict[str, dict[str, Check]] = {"official": OFFICIAL, "bilingual": {**OFFICIAL, **BILINGUAL}}
+CHECKS = RULES["official"]
+
+
 # ---------------------------------------------------------------- scoring
 
 
@@ -228,17 +241,42 @@ def loose_variants(response: str) -> list[str]:
     return base + [v.replace("*", "") for v in base]
 
 
+def checks(rules: str = "official") -> dict[str, Check]:
+    """The checks of a rule set, by instruction id."""
+    if rules not in RULES:
+        raise ConfigError(f"unknown rules {rules!r}; choose {', '.join(RULES)}", field="rules")
+    return RULES[rules]
+
+
 def follows(
-    instruction_id: str, kwargs: dict[str, Any], response: str, *, loose: bool = False
+    instruction_id: str,
+    kwargs: dict[str, Any],
+    response: str,
+    *,
+    loose: bool = False,
+    rules: str = "official",
 ) -> bool:
     """Strict: the check passes on the non-blank response; loose: on any loose variant."""
-    check = CHECKS[instruction_id]
+    check = checks(rules)[instruction_id]
     candidates = loose_variants(response) if loose else [response]
     return any(c.strip() and check(c, **kwargs) for c in candidates)
 
 
-def _instructions(example: dict[str, Any], index: int) -> list[tuple[str, dict[str, Any]]]:
-    """Validated (instruction_id, kwargs) pairs of one example; IFEval's key names accepted too."""
+def _rules(example: dict[str, Any], rules: str, where: str) -> str:
+    chosen = example.get("rules", rules)
+    if chosen not in RULES:
+        raise DataError(
+            f"{where}: unknown rules {chosen!r}; choose {', '.join(RULES)}", field="rules"
+        )
+    return chosen
+
+
+def _instructions(
+    example: dict[str, Any], index: int, rules: str = "official"
+) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """The rules and validated (instruction_id, kwargs) pairs of one example; IFEval's key names
+    accepted too. Kwargs without a value are dropped as the official checker drops them (null,
+    0, "" and [] there; only null under the bilingual rules)."""
     where = (
         f"example {index + 1} ({example.get('key', 'no key')})"
         if isinstance(example, dict)
@@ -258,35 +296,46 @@ def _instructions(example: dict[str, Any], index: int) -> list[tuple[str, dict[s
         or not all(isinstance(k, dict) for k in kwargs)
     ):
         raise DataError(f"{where}: expected one kwargs object per instruction id", field="kwargs")
+    rules = _rules(example, rules, where)
+    table = checks(rules)
+    relations = OFFICIAL_RELATIONS if rules == "official" else tuple(RELATIONS)
     pairs = []
     for iid, kw in zip(ids, kwargs):
-        if iid not in CHECKS:
+        if iid not in table:
             raise DataError(
-                f"{where}: unknown instruction id {iid!r}; supported: {', '.join(sorted(CHECKS))}",
+                f"{where}: unknown instruction id {iid!r}; supported: {', '.join(sorted(table))}",
                 field="instruction_ids",
             )
-        kw = {
-            k: v for k, v in kw.items() if v is not None
-        }  # IFEval's file fills unused keys with null
+        if rules == "official":
+            kw = {k: v for k, v in kw.items() if v}
+        else:
+            kw = {k: v for k, v in kw.items() if v is not None}
         try:
-            inspect.signature(CHECKS[iid]).bind("", **kw)
+            inspect.signature(table[iid]).bind("", **kw)
         except TypeError as e:
             raise DataError(f"{where}: bad kwargs for {iid}: {e}", field="kwargs") from None
-        relation = kw.get("relation")
-        if relation is not None and relation not in RELATIONS:
-            raise DataError(f"{where}: unknown relation {relation!r} for {iid}", field="kwargs")
+        for key in ("relation", "let_relation", "capital_relation"):
+            if kw.get(key) is not None and kw[key] not in relations:
+                raise DataError(
+                    f"{where}: unknown {key} {kw[key]!r} for {iid} under the {rules} rules "
+                    f"({', '.join(relations)})",
+                    field="kwargs",
+                )
         pairs.append((iid, kw))
-    return pairs
+    return rules, pairs
 
 
-def evaluate_response(example: dict[str, Any], response: str, *, index: int = 0) -> dict[str, Any]:
+def evaluate_response(
+    example: dict[str, Any], response: str, *, index: int = 0, rules: str = "official"
+) -> dict[str, Any]:
     """Per-instruction strict and loose results of one response to one example."""
-    pairs = _instructions(example, index)
+    rules, pairs = _instructions(example, index, rules)
     return {
         "key": example.get("key", index),
+        "rules": rules,
         "instruction_ids": [iid for iid, _ in pairs],
-        "strict": [follows(iid, kw, response) for iid, kw in pairs],
-        "loose": [follows(iid, kw, response, loose=True) for iid, kw in pairs],
+        "strict": [follows(iid, kw, response, rules=rules) for iid, kw in pairs],
+        "loose": [follows(iid, kw, response, loose=True, rules=rules) for iid, kw in pairs],
     }
 
 
@@ -294,15 +343,19 @@ def _percent(hits: int, total: int) -> float:
     return 100.0 * hits / total if total else 0.0
 
 
-def score(examples: Sequence[dict[str, Any]], responses: Sequence[str]) -> dict[str, Any]:
+def score(
+    examples: Sequence[dict[str, Any]], responses: Sequence[str], *, rules: str = "official"
+) -> dict[str, Any]:
     """Prompt-level accuracy = % of prompts whose every instruction is followed; instruction-level
-    accuracy = % of all instructions followed; each strict and loose, and per instruction id."""
+    accuracy = % of all instructions followed; each strict and loose, and per instruction id.
+    `rules` applies to examples without a "rules" field of their own."""
     if len(examples) != len(responses):
         raise UserError(f"{len(examples)} examples but {len(responses)} responses")
     if not examples:
         raise UserError("no examples to score")
+    checks(rules)
     results = [
-        evaluate_response(ex, str(resp), index=i)
+        evaluate_response(ex, str(resp), index=i, rules=rules)
         for i, (ex, resp) in enumerate(zip(examples, responses))
     ]
     out: dict[str, Any] = {

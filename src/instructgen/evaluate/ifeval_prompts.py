@@ -341,7 +341,9 @@ _ZH_TASKS: list[_Spec] = [
 
 
 def build_prompts() -> list[dict[str, Any]]:
-    """Render the table into IFEval-style records (key, prompt, lang, instruction_ids, kwargs)."""
+    """Render the table into IFEval-style records (key, prompt, lang, instruction_ids, kwargs),
+    scored by the bilingual rules (ifeval.py): its Chinese prompts count 字 and its relations
+    include "at most" and "more than", which the official checker has no judgement for."""
     records = []
     for lang, tasks in (("en", _EN_TASKS), ("zh", _ZH_TASKS)):
         joiner = " " if lang == "en" else ""
@@ -355,6 +357,7 @@ def build_prompts() -> list[dict[str, Any]]:
                     "lang": lang,
                     "instruction_ids": [IDS[name] for name, _ in instructions],
                     "kwargs": [dict(kw) for _, kw in instructions],
+                    "rules": "bilingual",
                 }
             )
     return records

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import string
@@ -32,6 +33,8 @@ from instructgen.evaluate.text import CJK_CLASS, char_words, jieba_words, resolv
 References = Sequence[str] | Sequence[Sequence[str]]
 METRICS = ("bleu", "rouge", "meteor", "em", "f1", "chrf", "accuracy")
 ZH_TOKENIZERS = {"jieba": jieba_words, "char": char_words}
+
+log = logging.getLogger("instructgen.evaluate")
 
 
 def _ref_lists(predictions: Sequence[str], references: References) -> list[list[str]]:
@@ -228,6 +231,15 @@ def find_wordnet() -> tuple[Any, str]:
     return None, "none"
 
 
+@lru_cache(maxsize=1)
+def _warn_no_wordnet() -> None:
+    log.warning(
+        "METEOR: WordNet data not found, so synonym matching is OFF (exact + stem only; scores "
+        "run lower than nltk's with WordNet, and `meteor_matching` says so). Turn it on with "
+        "`sudo apt install wordnet-base` or `python -m nltk.downloader wordnet`."
+    )
+
+
 _EN_WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 
@@ -259,6 +271,8 @@ def meteor(
             "WordNet data not found (install nltk's wordnet data or the Debian package wordnet-base)",
             field="use_wordnet",
         )
+    if reader is None and use_wordnet is None:
+        _warn_no_wordnet()
     wordnet = reader if reader is not None else _NoWordNet()
     total = sum(
         meteor_score([words(r) for r in ref], words(pred), wordnet=wordnet)
@@ -275,29 +289,51 @@ def meteor(
 
 _ARTICLES_RE = re.compile(r"\b(a|an|the)\b")
 _F1_TOKEN_RE = re.compile(f"[{CJK_CLASS}]|[^\\s{CJK_CLASS}]+")
+_ASCII_PUNCTUATION = frozenset(string.punctuation)
+# how answers are compared: "squad" as the official SQuAD v1.1 script does (ASCII punctuation
+# removed, whitespace tokens, F1 0 when either side is empty); "squad2" as v2's (the same, but an
+# empty answer to an unanswerable question is a match); "unicode" for any script (Unicode
+# punctuation removed, each CJK character a token, empty matches empty); "auto": unicode for zh
+NORMALIZATIONS = ("auto", "squad", "squad2", "unicode")
 
 
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lowercase, drop punctuation (ASCII and Unicode), drop a/an/the, squeeze spaces."""
+def normalize_answer(text: str, normalization: str = "squad") -> str:
+    """SQuAD normalisation: lowercase, drop punctuation (ASCII, or every Unicode P* character
+    for "unicode"), drop a/an/the, squeeze spaces."""
     text = text.lower()
-    text = "".join(
-        ch
-        for ch in text
-        if ch not in string.punctuation and not unicodedata.category(ch).startswith("P")
-    )
+    if normalization == "unicode":
+        text = "".join(
+            ch
+            for ch in text
+            if ch not in _ASCII_PUNCTUATION and not unicodedata.category(ch).startswith("P")
+        )
+    else:
+        text = "".join(ch for ch in text if ch not in _ASCII_PUNCTUATION)
     return " ".join(_ARTICLES_RE.sub(" ", text).split())
 
 
-def _f1_tokens(text: str) -> list[str]:
-    """Normalised tokens: every CJK character alone, other text split on whitespace."""
-    return _F1_TOKEN_RE.findall(normalize_answer(text))
+def _normalization(normalization: str, lang: str) -> str:
+    if normalization not in NORMALIZATIONS:
+        raise ConfigError(
+            f"unknown normalization {normalization!r}; choose {', '.join(NORMALIZATIONS)}",
+            field="normalization",
+        )
+    if normalization == "auto":
+        return "unicode" if lang == "zh" else "squad"
+    return normalization
 
 
-def token_f1(prediction: str, reference: str) -> float:
-    """F1 = 2·P·R/(P+R) over the multiset of shared tokens (SQuAD); 1 if both are empty, in [0, 1]."""
-    pred, ref = _f1_tokens(prediction), _f1_tokens(reference)
+def _f1_tokens(text: str, normalization: str) -> list[str]:
+    """Normalised tokens: split on whitespace ("unicode": every CJK character alone too)."""
+    normalized = normalize_answer(text, normalization)
+    return _F1_TOKEN_RE.findall(normalized) if normalization == "unicode" else normalized.split()
+
+
+def token_f1(prediction: str, reference: str, normalization: str = "squad") -> float:
+    """F1 = 2·P·R/(P+R) over the multiset of shared tokens (SQuAD), in [0, 1]."""
+    pred, ref = _f1_tokens(prediction, normalization), _f1_tokens(reference, normalization)
     if not pred or not ref:
-        return float(pred == ref)
+        return float(pred == ref and normalization != "squad")
     common = sum((Counter(pred) & Counter(ref)).values())
     if common == 0:
         return 0.0
@@ -305,21 +341,35 @@ def token_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def exact_match(predictions: Sequence[str], references: References) -> dict[str, float]:
+def exact_match(
+    predictions: Sequence[str],
+    references: References,
+    *,
+    normalization: str = "auto",
+    lang: str = "auto",
+) -> dict[str, Any]:
     """EM = 100 · mean_i max_r [normalize(pred_i) == normalize(r)]."""
     refs = _ref_lists(predictions, references)
+    rule = _normalization(normalization, _lang(lang, predictions, refs))
     hits = sum(
-        any(normalize_answer(p) == normalize_answer(r) for r in ref)
+        any(normalize_answer(p, rule) == normalize_answer(r, rule) for r in ref)
         for p, ref in zip(predictions, refs)
     )
-    return {"em": 100.0 * hits / len(predictions)}
+    return {"em": 100.0 * hits / len(predictions), "em_normalization": rule}
 
 
-def f1(predictions: Sequence[str], references: References) -> dict[str, float]:
-    """F1 = 100 · mean_i max_r token_f1(pred_i, r) (SQuAD; Chinese scored per character)."""
+def f1(
+    predictions: Sequence[str],
+    references: References,
+    *,
+    normalization: str = "auto",
+    lang: str = "auto",
+) -> dict[str, Any]:
+    """F1 = 100 · mean_i max_r token_f1(pred_i, r) (SQuAD; "unicode": Chinese per character)."""
     refs = _ref_lists(predictions, references)
-    total = sum(max(token_f1(p, r) for r in ref) for p, ref in zip(predictions, refs))
-    return {"f1": 100.0 * total / len(predictions)}
+    rule = _normalization(normalization, _lang(lang, predictions, refs))
+    total = sum(max(token_f1(p, r, rule) for r in ref) for p, ref in zip(predictions, refs))
+    return {"f1": 100.0 * total / len(predictions), "f1_normalization": rule}
 
 
 def accuracy(
@@ -345,8 +395,10 @@ def compute(
     references: References,
     *,
     lang: str = "auto",
+    normalization: str = "auto",
 ) -> dict[str, Any]:
-    """Run each named metric (bleu, rouge, meteor, em, f1, chrf, accuracy) and merge their dicts."""
+    """Run each named metric (bleu, rouge, meteor, em, f1, chrf, accuracy) and merge their dicts;
+    `normalization` is how em and f1 compare answers (NORMALIZATIONS)."""
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise ConfigError(
@@ -359,8 +411,8 @@ def compute(
         "bleu": lambda: bleu(predictions, refs, lang=lang),
         "rouge": lambda: rouge(predictions, refs, lang=lang),
         "meteor": lambda: meteor(predictions, refs, lang=lang),
-        "em": lambda: exact_match(predictions, refs),
-        "f1": lambda: f1(predictions, refs),
+        "em": lambda: exact_match(predictions, refs, normalization=normalization, lang=lang),
+        "f1": lambda: f1(predictions, refs, normalization=normalization, lang=lang),
         "chrf": lambda: chrf(predictions, refs),
         "accuracy": lambda: accuracy(predictions, refs),
     }

@@ -13,6 +13,7 @@ are checked the same way for every backend.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ __all__ = [
     "BACKENDS",
     "Prompt",
 ]
+
+log = logging.getLogger("instructgen.inference")
 
 BACKENDS = ("native", "hf", "openai")
 Prompt = str | list[dict[str, Any]]
@@ -125,6 +128,17 @@ class LLM:
             raise ConfigError("streaming returns one answer; use n=1", field="n")
         return self._stream(check_prompt(prompt), params)
 
+    def room(self, prompt: Prompt) -> int | None:
+        """Tokens the model's context leaves for an answer after `prompt` (context − prompt
+        tokens, negative when the prompt does not fit); None where the backend cannot say."""
+        return None
+
+    def budget(self, prompt: Prompt, wanted: int) -> int:
+        """max_tokens for an answer to `prompt`: `wanted`, or what the context leaves when that
+        is less (at least 1; the request then says the prompt itself is too long)."""
+        room = self.room(prompt)
+        return wanted if room is None else max(1, min(wanted, room))
+
     def close(self) -> None:
         """Release the model or connection."""
 
@@ -212,6 +226,9 @@ class NativeLLM(LLM):
         roles = chat.role_ids if self.engine.config.n_roles else None
         return self.engine.encode(chat.ids), roles
 
+    def room(self, prompt: Prompt) -> int | None:
+        return self.context_length - len(self.encode(check_prompt(prompt))[0])
+
     def token_text(self, token_id: int) -> str:
         return self.tokenizer.decode([token_id])
 
@@ -298,12 +315,17 @@ def load(
 
 
 def _native_dir(path: str) -> bool:
-    from instructgen.model.checkpoint import load_config
+    """Whether the native engine runs this directory; a checkpoint of a family it implements
+    that uses a feature it does not (sliding windows, rope scaling) goes to hf with a notice."""
+    from instructgen.model.checkpoint import NotNative, load_config
 
     if not Path(path).is_dir():
         return False
     try:
         load_config(path)
+    except NotNative as exc:
+        log.warning("%s: %s; running it with the hf backend", path, str(exc).split(": ", 1)[-1])
+        return False
     except UserError:
         return False
     return True

@@ -23,7 +23,13 @@ import torch
 
 from instructgen.errors import ConfigError, DataError
 
-__all__ = ["GrammarFactory", "Constraint", "GrammarLogitsProcessor", "read_json_schema"]
+__all__ = [
+    "GrammarFactory",
+    "Constraint",
+    "GrammarLogitsProcessor",
+    "check_json_schema",
+    "read_json_schema",
+]
 
 _LOOKAHEAD = 64  # start measuring the quickest completion this many tokens before the end
 _NEVER = torch.iinfo(torch.int32).max
@@ -53,7 +59,7 @@ class GrammarFactory:
         if json_schema is None:
             schema, strict = {"type": "object"}, False  # JSON mode: any object
         else:
-            schema, strict = _parse_schema(json_schema), True
+            schema, strict = check_json_schema(json_schema), True
         try:
             with self._lock:
                 return self.compiler.compile_json_schema(
@@ -162,7 +168,8 @@ def _closing_order(texts: list[str], stop_ids: list[int]) -> torch.Tensor:
     return order
 
 
-def _parse_schema(json_schema: dict[str, Any] | str) -> dict[str, Any]:
+def check_json_schema(json_schema: dict[str, Any] | str) -> dict[str, Any]:
+    """The schema as a dict; a ConfigError when it is malformed or no value can satisfy it."""
     if isinstance(json_schema, str):
         try:
             json_schema = json.loads(json_schema)
@@ -237,7 +244,7 @@ def read_json_schema(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise DataError("not UTF-8 text", file=str(path)) from None
     try:
-        return _parse_schema(schema)
+        return check_json_schema(schema)
     except ConfigError as exc:
         raise DataError(str(exc).removeprefix("field 'json_schema': "), file=str(path)) from None
 

@@ -32,6 +32,7 @@ from instructgen.inference.backends import (
     Completion,
     Prompt,
     Usage,
+    check_prompt,
     choice_logprobs,
 )
 from instructgen.inference.sampling import SamplingParams, apply_penalties, token_logprobs
@@ -89,6 +90,21 @@ class HFLLM(LLM):
     # -- prompts -------------------------------------------------------------------------------
 
     def encode(self, prompt: Prompt) -> list[int]:
+        ids = self._ids(prompt)
+        if self.context_length and len(ids) >= self.context_length:
+            raise UserError(
+                f"the prompt has {len(ids)} tokens but the model's context window is "
+                f"{self.context_length} tokens; shorten the prompt",
+                field="prompt",
+            )
+        return ids
+
+    def room(self, prompt: Prompt) -> int | None:
+        if not self.context_length:
+            return None
+        return self.context_length - len(self._ids(check_prompt(prompt)))
+
+    def _ids(self, prompt: Prompt) -> list[int]:
         if isinstance(prompt, str):
             ids = self.tokenizer(prompt, add_special_tokens=True)["input_ids"]
         else:
@@ -102,12 +118,6 @@ class HFLLM(LLM):
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if not ids:
             ids = [self.tokenizer.bos_token_id or self.pad_id]
-        if self.context_length and len(ids) >= self.context_length:
-            raise UserError(
-                f"the prompt has {len(ids)} tokens but the model's context window is "
-                f"{self.context_length} tokens; shorten the prompt",
-                field="prompt",
-            )
         return ids
 
     def token_text(self, token_id: int) -> str:

@@ -45,6 +45,7 @@ class OpenAILLM(LLM):
             max_retries=max_retries,
         )
         self._model = model
+        self._no_tokenize = False  # the server has no /tokenize: room() cannot say
 
     @property
     def model_name(self) -> str:  # type: ignore[override]
@@ -55,6 +56,33 @@ class OpenAILLM(LLM):
                 raise RemoteError(f"{self.base_url} serves no models")
             self._model = models[0].id
         return self._model
+
+    def room(self, prompt: Prompt) -> int | None:
+        """From the server's POST /tokenize (instructgen's and vLLM's: the prompt's token count
+        and max_model_len); None where the server has no such route (OpenAI's API)."""
+        if self._no_tokenize:
+            return None
+        import httpx
+
+        body: dict[str, Any] = {"model": self.model_name}
+        body["prompt" if isinstance(prompt, str) else "messages"] = prompt
+        url = self.base_url.removesuffix("/v1") + "/tokenize"
+        try:
+            r = httpx.post(
+                url,
+                json=body,
+                headers={"Authorization": f"Bearer {self.client.api_key}"},
+                timeout=30,
+            )
+            answer = r.json() if r.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            answer = None
+        if not isinstance(answer, dict) or not all(
+            isinstance(answer.get(k), int) for k in ("count", "max_model_len")
+        ):
+            self._no_tokenize = True
+            return None
+        return answer["max_model_len"] - answer["count"]
 
     def close(self) -> None:
         self.client.close()

@@ -153,7 +153,7 @@ def config_from_hf(data: dict[str, Any], *, source: str = "config.json") -> Mode
             or data.get("reorder_and_upcast_attn")
             or data.get("scale_attn_weights") is False
         ):
-            raise ModelDirError(
+            raise NotNative(
                 "this GPT-2 variant scales attention differently; use --backend hf", file=source
             )
         values = dict(
@@ -173,16 +173,12 @@ def config_from_hf(data: dict[str, Any], *, source: str = "config.json") -> Mode
         rope = data.get("rope_parameters") or data.get("rope_scaling") or {}
         rope_type = rope.get("rope_type", rope.get("type", "default"))
         if rope_type not in ("default", None):
-            raise ModelDirError(
+            raise NotNative(
                 f"rope scaling {rope_type!r} is not supported natively; use --backend hf",
                 file=source,
             )
-        if (
-            model_type == "mistral"
-            and data.get("sliding_window")
-            and data["sliding_window"] < data.get("max_position_embeddings", 0)
-        ):
-            raise ModelDirError(
+        if _sliding_window(model_type, data):
+            raise NotNative(
                 "sliding-window attention is not supported natively; use --backend hf", file=source
             )
         qwen2 = model_type == "qwen2"
@@ -211,6 +207,26 @@ def config_from_hf(data: dict[str, Any], *, source: str = "config.json") -> Mode
             file=source,
         )
     return from_dict(ModelConfig, values, source=source)
+
+
+class NotNative(ModelDirError):
+    """A checkpoint of a family we implement, using a feature we do not: the hf backend runs it."""
+
+
+def _sliding_window(model_type: str, data: dict[str, Any]) -> bool:
+    """Whether some layer attends through a window shorter than the context: Mistral's
+    `sliding_window`; Qwen2's with `use_sliding_window`, on layers from `max_window_layers` on
+    (or as `layer_types` says)."""
+    window = data.get("sliding_window")
+    if not window or window >= data.get("max_position_embeddings", 0):
+        return False
+    if model_type == "mistral":
+        return True
+    if model_type != "qwen2" or not data.get("use_sliding_window"):
+        return False
+    if isinstance(data.get("layer_types"), list):
+        return "sliding_attention" in data["layer_types"]
+    return data.get("max_window_layers", 28) < data["num_hidden_layers"]
 
 
 def _first(value: Any) -> int | None:

@@ -60,6 +60,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default 30)",
     )
     parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds a request's headers may take to arrive (from the connection opening or "
+        "the previous response) before the server answers 408 and closes it (default 10)",
+    )
+    parser.add_argument(
         "--shutdown-grace",
         type=float,
         default=10.0,
@@ -110,6 +118,7 @@ def run_from_args(args: argparse.Namespace, extend=None) -> None:
         moderation=args.moderation,
         extend=extend,
         body_timeout=args.body_timeout,
+        header_timeout=args.header_timeout,
         public_metrics=args.public_metrics,
         shutdown_grace=args.shutdown_grace,
     )

@@ -416,7 +416,7 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
                 return engine.tokenizer.encode(
                     body.prompt, add_special_tokens=body.add_special_tokens
                 )
-            messages = api.chat_messages(body.messages or [])
+            messages = api.chat_messages(body.messages or [], None, engine.tokenizer.chat_template)
             return engine.tokenizer.encode_chat(
                 messages, add_generation_prompt=body.add_generation_prompt
             ).ids
@@ -503,6 +503,7 @@ def run(
     moderation: str | Path | None = None,
     extend: Callable[[FastAPI], None] | None = None,
     body_timeout: float = 30.0,
+    header_timeout: float = 10.0,
     public_metrics: bool = False,
     shutdown_grace: float = 10.0,
 ) -> None:
@@ -512,6 +513,7 @@ def run(
     import uvicorn
 
     from instructgen.safety import install_log_redaction
+    from instructgen.serve.connection import protocol_with_header_timeout
 
     _check_port(host, port)
     app = create_app(
@@ -534,6 +536,7 @@ def run(
         host=host,
         port=port,
         log_level=log_level,
+        http=protocol_with_header_timeout(header_timeout),
         timeout_graceful_shutdown=5,  # after shutdown_grace: for the error events to go out
     )  # configures uvicorn's loggers; the redaction filter goes on after that
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(message)s")

@@ -10,6 +10,7 @@ chunk with no choices, then `data: [DONE]`. A failure after the stream began is 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from fastapi import Request as HTTPRequest
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from instructgen.chat_template import ROLE_IDS, tool_conversation
 from instructgen.errors import ConfigError, UserError
 from instructgen.inference.engine import Request as EngineRequest
 from instructgen.inference.engine import StepOutput
@@ -41,12 +43,14 @@ from instructgen.serve.protocol import (
     ErrorResponse,
     OutputMessage,
     Sampling,
+    ToolCall,
     UsageInfo,
     new_id,
     now,
 )
 from instructgen.serve.scheduler import Item, NotReady, Stream, Submission
 from instructgen.serve.state import ServerState
+from instructgen.serve.tools import ToolPlan, ToolStream, plan_tools
 
 __all__ = ["chat_completion", "completion", "chat_messages", "ServerError", "sampling_params"]
 
@@ -136,12 +140,14 @@ def check_prompt_chars(state: ServerState, texts: Sequence[str], param: str) -> 
         )
 
 
-def chat_messages(messages: list[ChatMessage]) -> list[dict[str, str]]:
-    """Messages as the chat template takes them: text content, developer → system."""
-    out = []
+def chat_messages(
+    messages: list[ChatMessage], plan: ToolPlan | None = None, template: str = ""
+) -> list[dict[str, Any]]:
+    """Messages as the chat template takes them: text content, developer → system; tool calls
+    and results passed on to a template that renders tools itself (one that names `tools`),
+    else written out in the ChatML tool convention (chat_template.tool_conversation)."""
+    out: list[dict[str, Any]] = []
     for i, message in enumerate(messages):
-        if message.role == "tool":
-            raise UserError("tool messages are not supported", field=f"messages.{i}.role")
         content = message.content
         if isinstance(content, list):
             parts = []
@@ -154,27 +160,69 @@ def chat_messages(messages: list[ChatMessage]) -> list[dict[str, str]]:
                 parts.append(part.text)
             content = "".join(parts)
         role = "system" if message.role == "developer" else message.role
-        out.append({"role": role, "content": content or ""})
-    return out
+        item: dict[str, Any] = {"role": role, "content": content or ""}
+        if message.tool_calls:
+            if message.role != "assistant":
+                raise UserError("only assistant messages make tool calls", field=f"messages.{i}")
+            item["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": _called(c, f"messages.{i}", j)}
+                for j, c in enumerate(message.tool_calls)
+            ]
+        if message.role == "tool":
+            if message.content is None:
+                raise UserError(
+                    "a tool message holds the tool's result", field=f"messages.{i}.content"
+                )
+            item["tool_call_id"] = message.tool_call_id or ""
+        out.append(item)
+    if renders_tools(template):
+        return out
+    return tool_conversation(out, plan.tools if plan is not None else None)
 
 
-def encode_chat(state: ServerState, messages: list[dict[str, str]]) -> tuple[list[int], Any]:
-    """Token ids of the conversation rendered by the chat template, and role ids if the model
-    has role embeddings."""
+def _called(call: ToolCall, where: str, j: int) -> dict[str, Any]:
+    """{"name", "arguments": dict} of a call in a request's conversation."""
+    try:
+        arguments = json.loads(call.function.arguments)
+    except json.JSONDecodeError:
+        arguments = None
+    if not isinstance(arguments, dict):
+        raise UserError(
+            "must be a JSON object, as a string", field=f"{where}.tool_calls.{j}.function.arguments"
+        )
+    return {"name": call.function.name, "arguments": arguments}
+
+
+def renders_tools(template: str | None) -> bool:
+    """Whether a chat template renders tool definitions and calls itself (it names `tools`)."""
+    return "tools" in (template or "")
+
+
+def encode_chat(
+    state: ServerState, messages: list[dict[str, Any]], plan: ToolPlan | None = None
+) -> tuple[list[int], Any]:
+    """Token ids of the conversation rendered by the chat template (given the tools, where the
+    template renders them), then the opening of a forced call; role ids too if the model has
+    role embeddings."""
     import jinja2
 
     engine = state.engine
     tokenizer = engine.tokenizer
+    extra: dict[str, Any] = {}
+    if plan is not None and plan.tools and renders_tools(tokenizer.chat_template):
+        extra["tools"] = plan.tools
+    prefix = tokenizer.encode(plan.prefix) if plan is not None and plan.prefix else []
     try:
         if engine.config.n_roles:  # role ids need the per-message spans (slower rendering)
-            chat = tokenizer.encode_chat(messages, add_generation_prompt=True)
-            return engine.encode(chat.ids), chat.role_ids
-        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+            chat = tokenizer.encode_chat(messages, add_generation_prompt=True, **extra)
+            roles = chat.role_ids + [ROLE_IDS["assistant"]] * len(prefix)
+            return engine.encode(chat.ids + prefix), roles
+        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, **extra)
     except jinja2.TemplateError as exc:
         raise UserError(
             f"the chat template rejected the messages: {exc}", field="messages"
         ) from None
-    return engine.encode(tokenizer.encode(text)), None
+    return engine.encode(tokenizer.encode(text) + prefix), None
 
 
 def _prompts(prompt: Any) -> list[str | list[int]]:
@@ -317,10 +365,7 @@ async def _completion_events(reply: _Reply, req: CompletionRequest) -> AsyncIter
 
 async def chat_completion(state: ServerState, req: ChatCompletionRequest, http: HTTPRequest) -> Any:
     name = state.model_name(req.model)
-    if req.tool_choice is not None and not req.tools:
-        raise UserError("tool_choice is only allowed when tools are given", field="tool_choice")
-    if req.tools:
-        raise UserError("tools are not supported by this server", field="tools")
+    plan = plan_tools(req)
     if req.top_logprobs is not None and not req.logprobs:
         raise UserError("top_logprobs requires logprobs: true", field="top_logprobs")
     max_tokens = (
@@ -337,42 +382,52 @@ async def chat_completion(state: ServerState, req: ChatCompletionRequest, http: 
                 field="response_format.json_schema",
             )
         extra["json_schema"] = fmt.json_schema.schema_
+    if plan is not None and plan.schema is not None:
+        if extra:
+            raise UserError(
+                "response_format cannot be combined with a tool_choice that forces a call",
+                field="response_format",
+            )
+        extra["json_schema"] = plan.schema
     params = sampling_params(
         req,
         max_tokens=max_tokens,
         logprobs=(req.top_logprobs or 0) if req.logprobs else None,
         **extra,
     )
-    messages = chat_messages(req.messages)
+    messages = chat_messages(req.messages, plan, state.engine.tokenizer.chat_template)
     check_prompt_chars(state, [m["content"] for m in messages], "messages")
     state.moderate([m["content"] for m in messages if m["role"] == "user"], "messages")
 
     def encode() -> list[Submission]:
-        ids, roles = encode_chat(state, messages)
+        ids, roles = encode_chat(state, messages, plan)
         check_context(len(ids), max_tokens, state.context_length, "messages")
         return [Submission(ids, params, roles)]
 
     stream = await _submit(state, encode)
     reply = _Reply(state, stream, name, "chatcmpl", req.n, req.include_usage)
     if req.stream:
-        return reply.respond(_chat_events(reply, req))
+        return reply.respond(_chat_events(reply, req, plan))
     await reply.wait(http)
-    return await anyio.to_thread.run_sync(_chat_response, reply, req)
+    return await anyio.to_thread.run_sync(_chat_response, reply, req, plan)
 
 
-def _chat_response(reply: _Reply, req: ChatCompletionRequest) -> ChatCompletionResponse:
+def _chat_response(
+    reply: _Reply, req: ChatCompletionRequest, plan: ToolPlan | None
+) -> ChatCompletionResponse:
     choices = []
     texts = reply.state.texts
     for out in reply.stream.requests[0].outputs(reply.state.engine.tokenizer):
         logprobs = None
         if req.logprobs:
             logprobs = ChatLogprobs(content=chat_logprobs(texts, out.logprobs or []))
+        content, calls = plan.calls(out.text) if plan is not None else (out.text, [])
         choices.append(
             ChatChoice(
                 index=out.index,
-                message=OutputMessage(content=out.text),
+                message=OutputMessage(content=content, tool_calls=calls or None),
                 logprobs=logprobs,
-                finish_reason=out.finish_reason,
+                finish_reason="tool_calls" if calls else out.finish_reason,
             )
         )
     return ChatCompletionResponse(
@@ -380,8 +435,11 @@ def _chat_response(reply: _Reply, req: ChatCompletionRequest) -> ChatCompletionR
     )
 
 
-async def _chat_events(reply: _Reply, req: ChatCompletionRequest) -> AsyncIterator[str]:
+async def _chat_events(
+    reply: _Reply, req: ChatCompletionRequest, plan: ToolPlan | None
+) -> AsyncIterator[str]:
     texts = reply.state.texts
+    tools = {i: ToolStream(plan) for i in range(req.n)} if plan is not None else {}
 
     def chunk(index: int, delta: DeltaMessage, logprobs: Any = None, finish: Any = None) -> str:
         choice = ChatStreamChoice(index=index, delta=delta, logprobs=logprobs, finish_reason=finish)
@@ -401,9 +459,19 @@ async def _chat_events(reply: _Reply, req: ChatCompletionRequest) -> AsyncIterat
             if req.logprobs:
                 content = chat_logprobs(texts, [lp for out in parts for lp in out.logprobs])
                 logprobs = ChatLogprobs(content=content) if content else None
+            calls: list[Any] = []
+            if index in tools:
+                text, calls = tools[index].feed(text)
+                if finish is not None:
+                    rest, more = tools[index].finish()
+                    text, calls = text + rest, calls + more
             if text or logprobs is not None:
                 events.append(chunk(index, DeltaMessage(content=text), logprobs))
+            if calls:
+                events.append(chunk(index, DeltaMessage(tool_calls=calls)))
             if finish is not None:
+                if index in tools and tools[index].calls:
+                    finish = "tool_calls"
                 events.append(chunk(index, DeltaMessage(), None, finish))
         if events:
             yield "".join(events)

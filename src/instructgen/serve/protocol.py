@@ -33,13 +33,20 @@ __all__ = [
     "DetokenizeResponse",
     "ErrorInfo",
     "ErrorResponse",
+    "FunctionCall",
+    "FunctionCallDelta",
+    "FunctionDefinition",
     "ModelCard",
     "ModelList",
+    "NamedToolChoice",
     "OutputMessage",
     "ResponseFormat",
     "StreamOptions",
     "TokenizeRequest",
     "TokenizeResponse",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolDefinition",
     "TopLogprob",
     "UsageInfo",
     "new_id",
@@ -50,6 +57,7 @@ MAX_LOGPROBS = 20
 MAX_STOPS = 32
 MAX_STOP_CHARS = 512  # each stop string is searched for at every token
 MAX_MESSAGES = 2048
+MAX_TOOLS = 128  # OpenAI's limit on tools; also on the calls of one message
 SEED_LIMIT = 2**63 - 2**20  # the engine adds the choice index to the seed
 
 
@@ -133,10 +141,44 @@ class ContentPart(Request):
     text: Text | None = None
 
 
+class FunctionCall(Request):
+    name: Text
+    arguments: Text = "{}"  # a JSON object, as a string
+
+
+class ToolCall(Request):
+    id: Text = ""
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(Request):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Text | list[ContentPart] | None = None
     name: Text | None = None
+    tool_calls: list[ToolCall] | None = Field(None, max_length=MAX_TOOLS)  # assistant messages
+    tool_call_id: Text | None = None  # tool messages
+
+
+class FunctionDefinition(Request):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: Text | None = None
+    parameters: dict[str, Any] | None = None  # a JSON schema; None: no arguments
+    strict: bool | None = None
+
+
+class ToolDefinition(Request):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(Request):
+    name: str
+
+
+class NamedToolChoice(Request):
+    type: Literal["function"]
+    function: NamedFunction
 
 
 class JsonSchemaFormat(Request):
@@ -162,8 +204,9 @@ class ChatCompletionRequest(Sampling):
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=MAX_LOGPROBS)
     response_format: ResponseFormat | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tools: list[ToolDefinition] | None = Field(None, max_length=MAX_TOOLS)
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
 
 
 class TokenizeRequest(Request):
@@ -264,13 +307,14 @@ class OutputMessage(Response):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
     refusal: str | None = None
+    tool_calls: list[ToolCall] | None = None
 
 
 class ChatChoice(Response):
     index: int
     message: OutputMessage
     logprobs: ChatLogprobs | None = None
-    finish_reason: Literal["stop", "length"] | None = None
+    finish_reason: Literal["stop", "length", "tool_calls"] | None = None
 
 
 class ChatCompletionResponse(Response):
@@ -283,11 +327,33 @@ class ChatCompletionResponse(Response):
     system_fingerprint: str | None = None
 
 
+class FunctionCallDelta(Response):
+    name: str | None = None
+    arguments: str = ""
+
+
+class ToolCallDelta(Response):
+    """A piece of a streamed call: the first names it (index, id, type, function.name), the
+    rest carry more of function.arguments; a client joins them by index."""
+
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: FunctionCallDelta
+
+    @model_serializer(mode="wrap")
+    def _drop_none(self, handler: Any) -> dict[str, Any]:
+        out = {k: v for k, v in handler(self).items() if v is not None}
+        out["function"] = {k: v for k, v in out["function"].items() if v is not None}
+        return out
+
+
 class DeltaMessage(Response):
     """A chat stream delta; fields left None are not sent (the last delta of a choice is {})."""
 
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
 
     @model_serializer(mode="wrap")
     def _drop_none(self, handler: Any) -> dict[str, Any]:
@@ -298,7 +364,7 @@ class ChatStreamChoice(Response):
     index: int
     delta: DeltaMessage
     logprobs: ChatLogprobs | None = None
-    finish_reason: Literal["stop", "length"] | None = None
+    finish_reason: Literal["stop", "length", "tool_calls"] | None = None
 
 
 class ChatCompletionChunk(Response):

@@ -99,6 +99,18 @@ class BatchSource(Protocol):
 
 
 Forward = Callable[[nn.Module, Batch], torch.Tensor]
+# (loss to minimise, how many targets it averages over, extra metrics to log as averages)
+LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, int, dict[str, float]]]
+
+
+def token_loss(forward: Forward) -> LossFn:
+    """The language-modelling loss: mean NLL over the labelled tokens (loss_and_count)."""
+
+    def loss_fn(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, int, dict[str, float]]:
+        loss, count = loss_and_count(forward(model, batch), batch.labels)
+        return loss, count, {}
+
+    return loss_fn
 
 
 def model_forward(model: nn.Module, batch: Batch) -> torch.Tensor:
@@ -193,6 +205,7 @@ def train(
     *,
     io: ModelIO,
     forward: Forward = model_forward,
+    loss_fn: LossFn | None = None,
     resume: bool = False,
     dist: Dist | None = None,
     block_types: tuple[type, ...] = (),
@@ -200,10 +213,14 @@ def train(
 ) -> dict[str, Any]:
     """Train `model` on batches drawn from `sources` ({name: (source, weight)}); returns a summary.
 
+    The loss is `loss_fn(model, batch)` (default: token_loss(forward)); the extra metrics it
+    returns are averaged over each logging window and written beside the loss.
+
     Writes out_dir/checkpoints/step_N (model dir + optimizer + state), out_dir/metrics.jsonl,
     out_dir/loss_curve.png and, at the end, the final model files in out_dir itself.
     """
     dist = dist or Dist.from_env()
+    loss_fn = loss_fn or token_loss(forward)
     out_dir = Path(out_dir)
     ckpt_root = out_dir / "checkpoints"
     model.to(dist.device)
@@ -240,6 +257,7 @@ def train(
             group["lr"] = lr
         torch.manual_seed(_step_seed(config.seed, dist.rank, step))  # dropout noise of this step
         task_sums: dict[str, list[float]] = {n: [0.0, 0.0] for n in names}
+        extra_sums: dict[str, float] = {}
         for micro in range(config.grad_accum):
             generator = generator_for(config.seed, step, micro, dist.rank)
             name = (
@@ -258,10 +276,12 @@ def train(
                     dist.device.type, dtype=amp or torch.float32, enabled=amp is not None
                 ),
             ):
-                loss, count = loss_and_count(forward(trained, batch), batch.labels)
+                loss, count, extras = loss_fn(trained, batch)
             (loss / config.grad_accum).backward()
             task_sums[name][0] += loss.item() * count
             task_sums[name][1] += count
+            for key, value in extras.items():
+                extra_sums[key] = extra_sums.get(key, 0.0) + value * count
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -269,7 +289,10 @@ def train(
 
         done = step + 1
         if done % config.log_every == 0 or done == config.max_steps:
-            flat = dist.all_reduce_sum([v for n in names for v in task_sums[n]])
+            keys = sorted(extra_sums)
+            flat = dist.all_reduce_sum(
+                [v for n in names for v in task_sums[n]] + [extra_sums[k] for k in keys]
+            )
             sums = {n: (flat[2 * i], flat[2 * i + 1]) for i, n in enumerate(names)}
             total, count = sum(s for s, _ in sums.values()), sum(c for _, c in sums.values())
             elapsed = time.perf_counter() - window_start
@@ -282,16 +305,21 @@ def train(
             }
             if len(names) > 1:
                 row["task_loss"] = {n: s / c for n, (s, c) in sums.items() if c}
+            extras_row = {k: v / max(count, 1) for k, v in zip(keys, flat[2 * len(names) :])}
+            row.update(extras_row)
             log.write(row)
             progress.update(done - progress.n)
             progress.set_postfix(
-                loss=f"{row['loss']:.3f}", lr=f"{lr:.2e}", tok_s=f"{row['tokens_per_s']:.0f}"
+                loss=f"{row['loss']:.3f}",
+                lr=f"{lr:.2e}",
+                tok_s=f"{row['tokens_per_s']:.0f}",
+                **{k.rsplit("/", 1)[-1]: f"{v:.3f}" for k, v in extras_row.items()},
             )
             window_start, window_tokens = time.perf_counter(), 0
 
         evaluate_now = done % config.eval_every == 0 or done == config.max_steps
         if evaluate_now:
-            val = evaluate(trained, sources, config, dist, forward, amp)
+            val = evaluate(trained, sources, config, dist, loss_fn, amp)
             model.train()
             if val:
                 log.write({"step": done, **val})
@@ -328,11 +356,13 @@ def train(
 
 
 def evaluate(
-    model: nn.Module, sources, config: TrainConfig, dist: Dist, forward: Forward, amp
+    model: nn.Module, sources, config: TrainConfig, dist: Dist, loss_fn: LossFn, amp
 ) -> dict[str, float]:
-    """Validation loss and perplexity exp(loss) per source and overall; batches split over ranks."""
+    """Validation loss and perplexity exp(loss) per source and overall, and the loss's extra
+    metrics as val_<name>; batches split over ranks."""
     model.eval()
     sums: list[float] = []
+    extra_sums: dict[str, float] = {}
     with (
         torch.no_grad(),
         torch.autocast(dist.device.type, dtype=amp or torch.float32, enabled=amp is not None),
@@ -345,15 +375,20 @@ def evaluate(
                 if i % dist.world != dist.rank:
                     continue
                 batch = batch.to(dist.device)
-                loss, n = loss_and_count(forward(model, batch), batch.labels)
+                loss, n, extras = loss_fn(model, batch)
                 total, count = total + loss.item() * n, count + n
+                for key, value in extras.items():
+                    extra_sums[key] = extra_sums.get(key, 0.0) + value * n
             sums += [total, count]
-    sums = dist.all_reduce_sum(sums)
+    keys = sorted(extra_sums)
+    flat = dist.all_reduce_sum(sums + [extra_sums[k] for k in keys])
+    sums, extra = flat[: len(sums)], flat[len(sums) :]
     if sum(sums[1::2]) == 0:
         return {}
     out: dict[str, Any] = {}
     loss = sum(sums[0::2]) / sum(sums[1::2])
     out["val_loss"], out["val_ppl"] = loss, math.exp(min(loss, 50))
+    out.update({f"val_{k}": v / sum(sums[1::2]) for k, v in zip(keys, extra)})
     if len(sources) > 1:
         out["task_val_loss"] = {
             n: sums[2 * i] / sums[2 * i + 1] for i, n in enumerate(sources) if sums[2 * i + 1]

@@ -75,9 +75,10 @@ class ShardSource:
             seq_len,
             seed,
         )
+        # MLM's random replacements: token ids of the tokenizer, not the model's padded vocabulary
         self.mask_id, self.vocab_size, self.mlm_probability = (
             tokenizer.mask_id,
-            vocab_size,
+            min(vocab_size, len(tokenizer)),
             mlm_probability,
         )
         self.protected = tuple(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from instructgen.model.checkpoint import (
 )
 from instructgen.model.transformer import Block
 from instructgen.tokenizer import Tokenizer
-from instructgen.train.loop import TrainConfig, model_forward, train
+from instructgen.train.loop import Forward, LossFn, TrainConfig, model_forward, train
 from instructgen.train.objectives import IGNORE, Batch
 from instructgen.train.pretrain import native_io
 from instructgen.train.state import ModelIO
@@ -181,6 +182,21 @@ def pad_batch(examples: list[Example], pad_id: int) -> dict[str, torch.Tensor]:
     return out
 
 
+def epoch_indices(first_sample: int, batch_size: int, n: int, seed: int) -> list[int]:
+    """Rows of samples first_sample … first_sample + batch_size − 1: sample i is row
+    perm_e[i mod n] of epoch e = i div n, perm_e seeded by (seed, e), so any sample can be drawn
+    again from its index alone (exact resume)."""
+    indices, perms = [], {}
+    for i in range(first_sample, first_sample + batch_size):
+        epoch, position = divmod(i, n)
+        if epoch not in perms:
+            perms[epoch] = torch.randperm(
+                n, generator=torch.Generator().manual_seed(seed * 1000 + epoch)
+            )
+        indices.append(int(perms[epoch][position]))
+    return indices
+
+
 class ExampleSource:
     """Fine-tuning batches; training sample i is a pure function of i (exact resume)."""
 
@@ -228,13 +244,7 @@ class ExampleSource:
         return self._batch(pad_batch([examples[i] for i in indices], self.pad_id))
 
     def train_batch(self, first_sample: int, batch_size: int, generator: torch.Generator) -> Batch:
-        indices = []
-        for i in range(first_sample, first_sample + batch_size):
-            epoch, position = divmod(i, self.n_train)
-            perm = torch.randperm(
-                self.n_train, generator=torch.Generator().manual_seed(self.seed * 1000 + epoch)
-            )
-            indices.append(int(perm[position]))
+        indices = epoch_indices(first_sample, batch_size, self.n_train, self.seed)
         return self._rows(
             indices, getattr(self, "train_rows", None), getattr(self, "train_examples", None)
         )
@@ -360,7 +370,9 @@ def lora_io(model: nn.Module, tokenizer: Tokenizer, provenance: dict[str, Any]) 
     return ModelIO(save=save, load_state=load_state, publish="best", strict=False)
 
 
-def _apply_lora(model: nn.Module, options: SFTOptions):
+def _apply_lora(model: nn.Module, options: SFTOptions, seed: int):
+    """peft's LoRA adapters, initialised from `seed` (A ~ Kaiming-uniform, B = 0), so that two
+    runs with one seed start from the same adapters; the global RNG is left as it was."""
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
@@ -371,7 +383,9 @@ def _apply_lora(model: nn.Module, options: SFTOptions):
         task_type="CAUSAL_LM",
     )
     try:
-        return get_peft_model(model, config)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return get_peft_model(model, config)
     except ValueError as exc:
         raise ConfigError(f"LoRA: {exc}", field="lora_targets") from None
 
@@ -380,18 +394,24 @@ def _apply_lora(model: nn.Module, options: SFTOptions):
 # the recipe
 
 
-def finetune(
-    model_dir: str | Path,
-    data: str,
-    out_dir: str | Path,
-    config: TrainConfig,
-    options: SFTOptions,
-    *,
-    resume: bool = False,
-    show_progress: bool = True,
-) -> dict[str, Any]:
-    """Fine-tune the model in `model_dir` on instruction data; the result is a model (or adapter) directory."""
-    model_dir, out_dir = Path(model_dir), Path(out_dir)
+@dataclass
+class Tunable:
+    """A model loaded for tuning, with its tokenizer (chat template set) and how it trains."""
+
+    model: nn.Module
+    tokenizer: Tokenizer
+    native: bool  # an instructgen model trained natively (else transformers, or LoRA through peft)
+    model_dir: Path
+
+    @property
+    def roles(self) -> bool:
+        return self.native and self.model.config.n_roles > 0
+
+
+def load_tunable(model_dir: str | Path, options: SFTOptions, config: TrainConfig) -> Tunable:
+    """The model of `model_dir` ready for fine-tuning or preference tuning: the chat template
+    set (its special tokens added if missing), the context and vocabulary checked."""
+    model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ModelDirError("model directory not found", file=str(model_dir))
     tokenizer = Tokenizer.from_dir(model_dir)
@@ -421,7 +441,43 @@ def finetune(
                 "this template needs special tokens the base tokenizer lacks, which LoRA cannot train; use --template alpaca or full fine-tuning",
                 field="template",
             )
+    return Tunable(model, tokenizer, native, model_dir)
 
+
+def start_tuning(
+    tunable: Tunable, options: SFTOptions, config: TrainConfig, stage: dict[str, Any]
+) -> tuple[nn.Module, ModelIO, Forward, tuple[type, ...]]:
+    """(the model to train, its checkpoint I/O, forward, FSDP block types): LoRA adapters applied
+    when asked, NEFTune noise hooked on, `stage` appended to the model's provenance."""
+    model, tokenizer = tunable.model, tunable.tokenizer
+    provenance = {"history": provenance_history(tunable.model_dir) + [stage]}
+    if tunable.native:
+        io = native_io(model, tokenizer, provenance, publish="best")
+        forward, blocks = model_forward, (Block,)
+    elif options.lora:
+        model = _apply_lora(model, options, config.seed)
+        io, forward, blocks = lora_io(model, tokenizer, provenance), hf_forward, ()
+    else:
+        io, forward, blocks = hf_io(model, tokenizer, provenance), hf_forward, ()
+    if options.neftune_alpha:
+        add_neftune(model, options.neftune_alpha)
+    return model, io, forward, blocks
+
+
+def finetune(
+    model_dir: str | Path,
+    data: str,
+    out_dir: str | Path,
+    config: TrainConfig,
+    options: SFTOptions,
+    *,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune the model in `model_dir` on instruction data; the result is a model (or adapter) directory."""
+    out_dir = Path(out_dir)
+    tunable = load_tunable(model_dir, options, config)
+    tokenizer = tunable.tokenizer
     train_pairs, val_pairs = load_conversations(
         data, options, seed=config.seed, cache_dir=out_dir / "data"
     )
@@ -431,15 +487,14 @@ def finetune(
         for m, meta in val_pairs
         if (e := encode_example(tokenizer, m, meta=meta, max_len=config.seq_len))
     ]
-    roles = native and model.config.n_roles > 0
     source = ExampleSource(
         "sft",
         train_examples,
         val_examples,
         seq_len=config.seq_len,
         pad_id=tokenizer.pad_id or 0,
-        packing=native and options.packing,
-        roles=roles,
+        packing=tunable.native and options.packing,
+        roles=tunable.roles,
         seed=config.seed,
     )
     if source.n_train < config.batch_size:
@@ -447,7 +502,6 @@ def finetune(
             f"{source.n_train} training rows are fewer than a batch of {config.batch_size}; lower --batch-size",
             file=data,
         )
-
     stage = {
         "stage": "finetune",
         "data": data,
@@ -458,31 +512,50 @@ def finetune(
         "base_model": str(model_dir),
         "examples": len(train_examples),
     }
-    provenance = {"history": provenance_history(model_dir) + [stage]}
-    if native:
-        io = native_io(model, tokenizer, provenance, publish="best")
-        forward, blocks = model_forward, (Block,)
-    elif options.lora:
-        model = _apply_lora(model, options)
-        io, forward, blocks = lora_io(model, tokenizer, provenance), hf_forward, ()
-    else:
-        io, forward, blocks = hf_io(model, tokenizer, provenance), hf_forward, ()
+    return run_tuning(
+        tunable,
+        options,
+        config,
+        stage,
+        {"sft": (source, 1.0)},
+        out_dir,
+        resume=resume,
+        show_progress=show_progress,
+    )
 
-    if options.neftune_alpha:
-        add_neftune(model, options.neftune_alpha)
+
+def run_tuning(
+    tunable: Tunable,
+    options: SFTOptions,
+    config: TrainConfig,
+    stage: dict[str, Any],
+    sources: dict[str, tuple[Any, float]],
+    out_dir: Path,
+    *,
+    resume: bool,
+    show_progress: bool,
+    make_loss: Callable[[Forward], LossFn] | None = None,
+    prepare: Callable[[nn.Module, Forward], None] | None = None,
+) -> dict[str, Any]:
+    """Train a loaded model (start_tuning), with `make_loss(forward)` as the loss when given and
+    `prepare(model, forward)` run first; with --lora --merge, fold the adapter in at the end."""
+    model, io, forward, blocks = start_tuning(tunable, options, config, stage)
+    if prepare is not None:
+        prepare(model, forward)
     summary = train(
         model,
-        {"sft": (source, 1.0)},
+        sources,
         config,
         out_dir,
         io=io,
         forward=forward,
+        loss_fn=make_loss(forward) if make_loss is not None else None,
         resume=resume,
         block_types=blocks,
         show_progress=show_progress,
     )
     if options.lora and options.merge:
-        merge_adapter(out_dir, tokenizer)
+        merge_adapter(out_dir, tunable.tokenizer)
     return summary
 
 
