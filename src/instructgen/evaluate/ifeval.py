@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from instructgen.errors import ConfigError, DataError, UserError
-from instructgen.evaluate.ifeval_official import OFFICIAL
+from instructgen.evaluate.ifeval_official import OFFICIAL, registrar
 from instructgen.evaluate.ifeval_official import RELATIONS as OFFICIAL_RELATIONS
 from instructgen.evaluate.text import char_words, detect_lang
 
@@ -40,12 +40,7 @@ RELATIONS: dict[str, Callable[[int, int], bool]] = {
 }
 
 
-def _register(instruction_id: str) -> Callable[[Check], Check]:
-    def add(fn: Check) -> Check:
-        BILINGUAL[instruction_id] = fn
-        return fn
-
-    return add
+_register = registrar(BILINGUAL)
 
 
 def _compare(n: int, relation: str, target: int) -> bool:

@@ -31,12 +31,20 @@ ABBREVIATIONS = frozenset(
 )
 
 
-def _register(instruction_id: str) -> Callable[[Check], Check]:
-    def add(fn: Check) -> Check:
-        OFFICIAL[instruction_id] = fn
-        return fn
+def registrar(table: dict[str, Check]) -> Callable[[str], Callable[[Check], Check]]:
+    """A decorator factory that files checks in `table` under their instruction id."""
 
-    return add
+    def register(instruction_id: str) -> Callable[[Check], Check]:
+        def add(fn: Check) -> Check:
+            table[instruction_id] = fn
+            return fn
+
+        return add
+
+    return register
+
+
+_register = registrar(OFFICIAL)
 
 
 def compare(n: int, relation: str, target: int) -> bool:

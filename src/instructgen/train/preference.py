@@ -33,7 +33,15 @@ from instructgen.errors import ConfigError, DataError
 from instructgen.tokenizer import Tokenizer
 from instructgen.train.loop import Forward, LossFn, TrainConfig
 from instructgen.train.objectives import IGNORE, Batch
-from instructgen.train.sft import SFTOptions, epoch_indices, load_tunable, pad_batch, run_tuning
+from instructgen.train.sft import (
+    SFTOptions,
+    builtin_world,
+    epoch_indices,
+    load_tunable,
+    pad_batch,
+    run_tuning,
+    train_and_val,
+)
 
 METHODS = ("dpo", "orpo")
 
@@ -223,22 +231,15 @@ def load_pairs(
     from instructgen.data.preferences import read_pairs
 
     if data == "builtin":
-        from instructgen.data.builtin import load_split, write_builtin
+        from instructgen.data.builtin import load_split
         from instructgen.data.builtin_preferences import builtin_pairs
 
-        world = cache_dir / "builtin"
-        if not (world / "card.json").is_file():
-            write_builtin(world, seed=seed, size=options.builtin_size)
+        world = builtin_world(cache_dir, options, seed)
         return (
             builtin_pairs(load_split(world, "train"), seed=seed),
             builtin_pairs(load_split(world, "val"), seed=seed),
         )
-    pairs = read_pairs(data)
-    if options.val_data:
-        return pairs, read_pairs(options.val_data)
-    random.Random(seed).shuffle(pairs)
-    n_val = max(1, round(len(pairs) * options.val_fraction)) if len(pairs) > 1 else 0
-    return pairs[n_val:], pairs[:n_val]
+    return train_and_val(data, options, seed, read_pairs)
 
 
 # ----------------------------------------------------------------------------------------------

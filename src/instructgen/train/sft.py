@@ -78,11 +78,9 @@ def load_conversations(
 ) -> tuple[list, list]:
     """(train, val) lists of (messages, meta) from a file or the built-in world ("builtin")."""
     if data == "builtin":
-        from instructgen.data.builtin import load_split, write_builtin
+        from instructgen.data.builtin import load_split
 
-        world = cache_dir / "builtin"
-        if not (world / "card.json").is_file():
-            write_builtin(world, seed=seed, size=options.builtin_size)
+        world = builtin_world(cache_dir, options, seed)
         pairs = [
             [(r["messages"], r) for r in load_split(world, split)] for split in ("train", "val")
         ]
@@ -92,12 +90,29 @@ def load_conversations(
     def read(path: str) -> list:
         return [(c.messages, c.meta) for c in read_conversations(path)]
 
-    train_pairs = read(data)
+    return train_and_val(data, options, seed, read)
+
+
+def builtin_world(cache_dir: Path, options: SFTOptions, seed: int) -> Path:
+    """The built-in world's directory under cache_dir, written on first use."""
+    from instructgen.data.builtin import write_builtin
+
+    world = cache_dir / "builtin"
+    if not (world / "card.json").is_file():
+        write_builtin(world, seed=seed, size=options.builtin_size)
+    return world
+
+
+def train_and_val(
+    data: str, options: SFTOptions, seed: int, read: Callable[[str], list]
+) -> tuple[list, list]:
+    """(train, val) items of a file: --val-data when given, else a seeded val_fraction of it."""
+    items = read(data)
     if options.val_data:
-        return train_pairs, read(options.val_data)
-    random.Random(seed).shuffle(train_pairs)
-    n_val = max(1, round(len(train_pairs) * options.val_fraction)) if len(train_pairs) > 1 else 0
-    return train_pairs[n_val:], train_pairs[:n_val]
+        return items, read(options.val_data)
+    random.Random(seed).shuffle(items)
+    n_val = max(1, round(len(items) * options.val_fraction)) if len(items) > 1 else 0
+    return items[n_val:], items[:n_val]
 
 
 def encode_all(tokenizer: Tokenizer, pairs: list, max_len: int, *, source: str) -> list[Example]:
