@@ -2,6 +2,7 @@
 
     python benchmarks/quickstart_variant.py --variant ft-900 --proxy    # the fast proxy
     python benchmarks/quickstart_variant.py --variant ft-900            # the full quickstart
+    python benchmarks/quickstart_variant.py --variant full --base runs/base/pretrained  # another base
     python benchmarks/quickstart_variant.py --list
 
 Two families. Variants of the full plan (it fine-tunes the shipped base) change the fine-tuning:
@@ -135,15 +136,22 @@ def variant_plan(name: str, proxy: bool) -> Plan:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", default="baseline", help=", ".join(VARIANTS))
+    parser.add_argument("--variant", default="full", help=", ".join(VARIANTS))
     parser.add_argument("--proxy", action="store_true", help="the small-model proxy run")
     parser.add_argument("--out", help="run directory (default runs/variants/NAME[-proxy])")
     parser.add_argument("--list", action="store_true", help="list the variants and exit")
+    parser.add_argument(
+        "--base", help="fine-tune this model directory instead of the shipped base (base variants)"
+    )
     args = parser.parse_args()
     if args.list:
         print("\n".join(VARIANTS))
         return
     plan = variant_plan(args.variant, args.proxy)
+    if args.base:
+        if plan.base is None:
+            raise SystemExit(f"--base applies to the base variants, not {args.variant!r}")
+        plan = replace(plan, base=args.base)
     out = Path(args.out or f"runs/variants/{args.variant}{'-proxy' if args.proxy else ''}")
     start = time.perf_counter()
     report = quickstart(out, plan=plan, show_progress=sys.stderr.isatty())

@@ -299,10 +299,11 @@ def test_support_page_and_api_key_on_the_server_app(llama_dir, en_kb):
 
     from fastapi.testclient import TestClient
 
+    from instructgen.apps.support import support_extension
     from instructgen.serve.app import create_app
 
-    app = create_app(llama_dir, api_keys=["sk-page"])
-    app.include_router(support_router(SupportBot(None, en_kb)))  # human requests need no model
+    bot = support_extension(lambda: SupportBot(None, en_kb))  # human requests need no model
+    app = create_app(llama_dir, api_keys=["sk-page"], extensions=[bot])
     client = TestClient(app)  # no lifespan: the model is never loaded
     page = client.get("/support")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

@@ -183,6 +183,53 @@ def test_heldout_phrasings_never_occur_in_train_val_or_corpus(world):
                 assert not any(pattern.fullmatch(p) for p in prompts), (f.name, template)
 
 
+_WORD = re.compile(r"[\w']+")
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_PUNCTUATION = re.compile(r"[\W_]+")  # and white space
+# Spans that the first held-out phrasing of a cell, written before the rule below, shares with
+# train phrasings. No other held-out phrasing may share any span.
+_LEGACY_SPANS = {
+    ("title", "en"): {("a", "title", "for", "an")},
+    ("extract_phone", "zh"): {"的电话号码"},
+    ("to_json", "zh"): {"JSON对", "SON对象", "ON对象，", "一个JSO", "个JSON", "含name"},
+    ("to_json", "en"): {("the", "fields", "name", "city"), ("fields", "name", "city", "age")},
+    ("bullet_list", "zh"): {"做成项目符", "成项目符号"},
+    ("numbered_list", "zh"): {"编号，一行"},
+}
+
+
+def _spans(template: str, lang: str) -> set:
+    """The spans of a phrasing, each within one literal: four consecutive words in English
+    (case-folded, punctuation ignored); five consecutive characters in Chinese, both as written
+    and with punctuation and spaces removed, counting only spans that hold a Chinese character
+    (format words such as YYYY-MM-DD or name、city、age may recur)."""
+    spans: set = set()
+    for lit in _literals(template):
+        if lang == "en":
+            w = _WORD.findall(lit.casefold())
+            spans.update(zip(w, w[1:], w[2:], w[3:]))
+            continue
+        for text in (lit, _PUNCTUATION.sub("", lit)):
+            spans.update(s for i in range(len(text) - 4) if _HAN.search(s := text[i : i + 5]))
+    return spans
+
+
+def test_heldout_phrasings_share_no_four_words_or_five_characters_with_seen_text(world):
+    seen = _text(world["splits"]["train"] + world["splits"]["val"]) + "\n" + world["corpus"]
+    words = _WORD.findall(seen.casefold())
+    seen_spans = set(zip(words, words[1:], words[2:], words[3:]))
+    chinese = "\n".join(line for line in seen.splitlines() if _HAN.search(line))
+    for text in (chinese, _PUNCTUATION.sub("", chinese)):
+        seen_spans.update(text[i : i + 5] for i in range(len(text) - 4))
+    for f in FAMILIES:
+        for lang in LANGS:
+            assert len(set(f.heldout[lang])) >= 3, (f.name, lang)
+            for i, template in enumerate(f.heldout[lang]):
+                allowed = _LEGACY_SPANS.get((f.name, lang), set()) if i == 0 else set()
+                shared = (_spans(template, lang) & seen_spans) - allowed
+                assert not shared, (f.name, lang, template, shared)
+
+
 def test_heldout_entities_never_occur_in_train_val_or_corpus(world):
     seen = (_text(world["splits"]["train"] + world["splits"]["val"]) + world["corpus"]).casefold()
     test = _text(world["splits"]["test"]).casefold()
@@ -318,3 +365,35 @@ def test_made_up_entities_are_varied_and_never_contain_a_heldout_one():
         and leaks_heldout("去拉萨")
         and not leaks_heldout("Dear Diana")
     )
+
+
+# sha256 of every file write_builtin writes, pinned when the world's tables moved from code to
+# package data (data/tables/*.json): the move, and any later refactor, must not change a byte.
+_PINNED_DIGESTS = {
+    (0, 2000): {
+        "card.json": "c045d2e25443511911c7bff2d5d401806646c900d5d710112178d30688289ea5",
+        "corpus.jsonl": "26d92d9dbee9e01f1ebda61d53246769ae32e84369f5287baa63e48a7b7cf4a9",
+        "corpus.txt": "79cdcf10db12fe279f562be707f3419604862425b43dc0552a951afa88cbb6a1",
+        "test.jsonl": "2ec24465f46510f39e2abc9b770aa976d2cf02da3066c97f43a476bab4846781",
+        "train.jsonl": "02a1a34a27b0946b7a230b01c91ff966f56f99737a473aecbfaa2689148e73bc",
+        "val.jsonl": "5559198d8ec48e4928c4da64fb75ff0653a54bcb9a507ac37726bfac275693ff",
+    },
+    (3, 500): {
+        "card.json": "525513285b15c9ddcf5535f9e80300d8fb4967371c964c6d554487f92be33c15",
+        "corpus.jsonl": "c9d110b7736da171ec0a8653d902b602992d62ebf88bcae54394e4fe0850efce",
+        "corpus.txt": "1f50282722456577846d3b97ace5ae15d5da3eaa7396547cdcfcefe6bf25e818",
+        "test.jsonl": "689082097a1f486f3dd92037cd9bf16e8f7a884d6112eb7ed6704581b85200df",
+        "train.jsonl": "a804479709b428541c655bf174d4dbec49dcac19d8a40cb1f2f7726b643f493c",
+        "val.jsonl": "93584aa7c1538268502b9bc3e49288d0b4bdbcc4c11732e5c7242ab96f0906d6",
+    },
+}
+
+
+@pytest.mark.parametrize("seed, size", sorted(_PINNED_DIGESTS))
+def test_builtin_files_are_byte_identical_to_the_pinned_digests(tmp_path, seed, size):
+    import hashlib
+
+    out = tmp_path / "data"
+    write_builtin(out, seed=seed, size=size)
+    digests = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in out.iterdir()}
+    assert digests == _PINNED_DIGESTS[seed, size]

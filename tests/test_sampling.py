@@ -11,8 +11,13 @@ from hypothesis import strategies as st
 
 from instructgen.errors import ConfigError
 from instructgen.inference.sampling import (
+    GREEDY_BELOW,
+    MAX_LOGPROBS,
+    SEED_LIMIT,
     SamplingParams,
     apply_penalties,
+    choice_generator,
+    choice_seed,
     filter_logits,
     make_generator,
     sample_next,
@@ -93,6 +98,40 @@ def test_sampling_is_greedy_at_zero_temperature_and_seeded_otherwise():
     assert draw(7) != draw(8)
     one = SamplingParams(temperature=1.0, top_k=1)  # top-k 1 is greedy whatever the seed
     assert sample_next(logits, [one] * 4, [make_generator(3)] * 4) == logits.argmax(-1).tolist()
+
+
+def test_greedy_cutoff_and_choice_seeds():
+    """T < GREEDY_BELOW is greedy (no generator); choice i of a request seeded s draws with s + i."""
+    assert SamplingParams(temperature=GREEDY_BELOW / 2).greedy
+    assert not SamplingParams(temperature=GREEDY_BELOW).greedy
+    assert choice_generator(SamplingParams(temperature=0, seed=3), 0) is None
+    assert [choice_seed(9, i) for i in range(3)] == [9, 10, 11]
+    assert choice_seed(None, 2) is None
+    hot = SamplingParams(temperature=1.0, seed=9)
+    for i in range(3):
+        mine, lone = choice_generator(hot, i), make_generator(9 + i)
+        assert torch.equal(torch.rand(8, generator=mine), torch.rand(8, generator=lone))
+    unseeded = SamplingParams(temperature=1.0)
+    draws = {torch.rand(1, generator=choice_generator(unseeded, 0)).item() for _ in range(4)}
+    assert len(draws) > 1  # no seed: each generator seeds from the OS
+
+
+def test_server_limits_come_from_sampling():
+    from instructgen.serve import protocol
+
+    assert protocol.MAX_LOGPROBS is MAX_LOGPROBS and protocol.SEED_LIMIT is SEED_LIMIT
+    assert SEED_LIMIT + protocol.MAX_N < 2**63  # every choice's seed fits torch's generator
+
+
+def test_python_api_choices_use_the_servers_seeds(gpt2_dir):
+    """LLM.generate(seed=s, n=k): choice i is what a lone request seeded s + i generates."""
+    from instructgen.inference import load
+
+    kwargs = dict(temperature=1.0, max_tokens=8, ignore_eos=True)
+    with load(gpt2_dir) as llm:
+        many = llm.generate("The sea", seed=5, n=3, **kwargs).choices
+        lone = [llm.generate("The sea", seed=5 + i, **kwargs).text for i in range(3)]
+    assert [c.text for c in many] == lone
 
 
 def test_token_logprobs_are_log_softmax_with_sorted_alternatives():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from instructgen.version import __version__ as __version__
 
 _SUBMODULES = {
     "config",
@@ -19,6 +19,7 @@ _SUBMODULES = {
     "evaluate",
     "apps",
     "safety",
+    "text",
 }
 
 

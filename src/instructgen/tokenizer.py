@@ -17,12 +17,12 @@ from typing import Any
 
 from instructgen.chat_template import ROLE_IDS, render
 from instructgen.errors import DataError, ModelDirError, UserError
+from instructgen.jsonl import read_json_lines
+from instructgen.text import CJK_PRETOKEN
 
 BOS, EOS, PAD, MASK = "<|bos|>", "<|endoftext|>", "<|pad|>", "<|mask|>"
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"  # chat turns: <|im_start|>role\n ... <|im_end|>
 SPECIAL_TOKENS = [EOS, BOS, PAD, MASK, IM_START, IM_END]
-# CJK ideographs, kana, hangul and full-width punctuation: each its own pre-token
-CJK_CHAR = r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]"
 
 # ChatML, the default chat template. The {% generation %} block marks assistant text for
 # transformers' return_assistant_tokens_mask.
@@ -91,7 +91,7 @@ def iter_jsonl(path: str | Path, text_field: str, *, require_field: bool = False
                 array = _load_json_array(path, f)
                 records: Iterable[tuple[int | None, Any]] = ((None, r) for r in array)
             else:
-                records = _jsonl_records(path, f)
+                records = read_json_lines(f, file=str(path))
             for line_no, record in records:
                 yield _record_text(record, text_field, require_field, path, line_no)
         except UnicodeDecodeError as exc:
@@ -110,16 +110,6 @@ def _load_json_array(path: Path, f) -> list[Any]:
         return json.load(f)
     except json.JSONDecodeError as exc:
         raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno) from None
-
-
-def _jsonl_records(path: Path, f) -> Iterator[tuple[int | None, Any]]:
-    for line_no, line in enumerate(f, 1):
-        if not line.strip():
-            continue
-        try:
-            yield line_no, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=line_no) from None
 
 
 def _record_text(
@@ -233,7 +223,7 @@ def _pre_tokenizer(granularity: str):
 
     steps = [pre_tokenizers.Digits(individual_digits=True)]
     if granularity != "words":
-        one = r"[\s\S]" if granularity == "chars" else CJK_CHAR
+        one = r"[\s\S]" if granularity == "chars" else CJK_PRETOKEN
         steps.insert(0, pre_tokenizers.Split(Regex(one), behavior="isolated"))
     steps.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=granularity != "chars"))
     return pre_tokenizers.Sequence(steps)

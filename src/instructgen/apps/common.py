@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import re
 from pathlib import Path
 from typing import Any
 
 from instructgen.errors import DataError
+from instructgen.jsonl import read_json_lines
+from instructgen.text import CJK_CLASS, count_cjk, detect_lang_by_words, segment
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]+")
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_CJK_RUN = re.compile(f"[{CJK_CLASS}]+")
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 
 STOPWORDS = frozenset(
@@ -28,10 +27,7 @@ STOPWORDS = frozenset(
 )
 
 
-def detect_lang(text: str) -> str:
-    """ "zh" when Chinese characters are at least as many as Latin words, else "en"."""
-    cjk = len(_CJK.findall(text))
-    return "zh" if cjk and cjk >= len(_LATIN_WORD.findall(text)) else "en"
+detect_lang = detect_lang_by_words  # "zh" when Chinese characters >= Latin words (instructgen.text)
 
 
 def tokenize(text: str) -> list[str]:
@@ -41,7 +37,7 @@ def tokenize(text: str) -> list[str]:
     pos = 0
     for m in _CJK_RUN.finditer(text):
         terms += _WORD.findall(text[pos : m.start()].lower())
-        terms += _jieba().lcut_for_search(m.group())
+        terms += segment(m.group(), search=True)
         pos = m.end()
     terms += _WORD.findall(text[pos:].lower())
     return [stem(t) for t in terms if t.strip() and t not in STOPWORDS]
@@ -62,20 +58,7 @@ def stem(word: str) -> str:
 
 def count_units(text: str) -> int:
     """Length as people count it: Chinese characters plus Latin words and numbers."""
-    return len(_CJK.findall(text)) + len(_WORD.findall(text))
-
-
-_JIEBA = None
-
-
-def _jieba():
-    global _JIEBA
-    if _JIEBA is None:
-        import jieba
-
-        jieba.setLogLevel(logging.WARNING)
-        _JIEBA = jieba
-    return _JIEBA
+    return count_cjk(text) + len(_WORD.findall(text))
 
 
 def read_records(path: str | Path, *, what: str = "records") -> list[tuple[int, dict[str, Any]]]:
@@ -94,15 +77,7 @@ def read_records(path: str | Path, *, what: str = "records") -> list[tuple[int, 
                     (reader.line_num, {k.strip(): (v or "").strip() for k, v in row.items() if k})
                 )
         else:
-            for line_no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(
-                        f"invalid JSON: {exc.msg}", file=str(path), line=line_no
-                    ) from None
+            for line_no, record in read_json_lines(f, file=str(path)):
                 if not isinstance(record, dict):
                     raise DataError("each line must be a JSON object", file=str(path), line=line_no)
                 rows.append((line_no, record))

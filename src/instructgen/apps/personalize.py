@@ -25,6 +25,7 @@ from typing import Any
 from instructgen.apps.common import detect_lang, read_records, split_list
 from instructgen.errors import ConfigError, DataError
 from instructgen.files import atomic_write_text
+from instructgen.jsonl import parse_json_lines, split_lines
 from instructgen.safety import redact
 
 TASKS = ("recommend", "marketing")
@@ -249,18 +250,19 @@ def _finished_ids(out: Path) -> set[str]:
     """Ids already written to `out`; a torn last line (an interrupted write) is cut off."""
     if not out.is_file():
         return set()
-    ids, good = set(), []
-    lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
-    for i, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line)
+    text = out.read_text(encoding="utf-8")
+    lines = split_lines(text)
+    ids, torn = set(), False
+    for number, record in parse_json_lines(lines):
+        if isinstance(record, dict) and "id" in record:
             ids.add(str(record["id"]))
-            good.append(line if line.endswith("\n") else line + "\n")
-        except (json.JSONDecodeError, KeyError, TypeError):
-            if i != len(lines):
-                raise DataError(
-                    "not an output record; use a new --out file", file=str(out), line=i
-                ) from None
-    if len(good) != len(lines) or (lines and not lines[-1].endswith("\n")):
-        atomic_write_text(out, "".join(good))
+        elif number != len(lines):
+            raise DataError(
+                "not an output record; use a new --out file", file=str(out), line=number
+            )
+        else:
+            torn = True
+    if torn or (text and not text.endswith(("\n", "\r"))):
+        kept = lines[:-1] if torn else lines
+        atomic_write_text(out, "".join(line + "\n" for line in kept))
     return ids

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from instructgen.apps.kb import Hit, KnowledgeBase
 from instructgen.apps.sessions import SessionStore, scrub
 from instructgen.errors import UserError
 from instructgen.safety import Policy, install_log_redaction, moderate, refusal
+from instructgen.serve.extensions import Extension
 
 log = logging.getLogger("instructgen.apps.support")
 
@@ -261,3 +263,15 @@ def support_router(bot: SupportBot):
         return session
 
     return router
+
+
+def support_extension(bot: Callable[[], SupportBot]) -> Extension:
+    """The bot on `instructgen serve`: support_router's routes, its page at /support open without
+    the API key (the page asks for the key and sends it), its JSON routes behind the key. bot()
+    makes the bot when the server app is built."""
+    return Extension(
+        "support",
+        lambda: support_router(bot()),
+        pages={"customer-service": "/support"},
+        public_paths=("/support",),
+    )

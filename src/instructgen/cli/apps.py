@@ -171,11 +171,23 @@ def cmd_app_personalize(args) -> int:
 
 
 def register(verbs) -> None:
+    """`app` and its apps, one function each."""
+    sub = _register_app(verbs)
+    _register_support(sub)
+    _register_write(sub)
+    _register_personalize(sub)
+
+
+def _register_app(verbs):
+    """The `app` verb; returns its table of apps."""
     app = verbs.add_parser(
         "app", help="writing assistant, customer-service bot, personalized content"
     )
-    sub = app.add_subparsers(dest="app", metavar="APP", required=True, parser_class=Parser)
+    return app.add_subparsers(dest="app", metavar="APP", required=True, parser_class=Parser)
 
+
+def _register_support(sub) -> None:
+    """`app support`: customer-service chat grounded in a knowledge base."""
     p = add(
         sub,
         "support",
@@ -212,6 +224,9 @@ def register(verbs) -> None:
         "--limit", type=int, help="--eval: at most N built-in cases (plus escalation cases)"
     )
 
+
+def _register_write(sub) -> None:
+    """`app write draft|improve|continue`: the writing assistant."""
     write = sub.add_parser("write", help="drafts, improvement suggestions, continuation")
     wsub = write.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
     p = add(
@@ -254,6 +269,9 @@ def register(verbs) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
 
+
+def _register_personalize(sub) -> None:
+    """`app personalize`: recommendations or marketing copy for many profiles."""
     p = add(
         sub,
         "personalize",

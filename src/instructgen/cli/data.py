@@ -142,12 +142,28 @@ def cmd_data_preferences(args) -> None:
 
 
 def register(verbs) -> None:
-    # data
+    """`data` and its sub-commands, one function each."""
+    dsub = _register_data(verbs)
+    _register_tokenize(dsub)
+    _register_validate(dsub)
+    _register_stats(dsub)
+    _register_convert(dsub)
+    _register_builtin(dsub)
+    _register_self_instruct(dsub)
+    _register_preferences(dsub)
+
+
+def _register_data(verbs):
+    """The `data` verb; returns its sub-command table."""
     data = verbs.add_parser(
         "data",
         help="corpus and instruction data: tokenize, builtin, validate, stats, convert, self-instruct, preferences",
     )
-    dsub = data.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
+    return data.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
+
+
+def _register_tokenize(dsub) -> None:
+    """`data tokenize`: text or JSONL corpora into token shards."""
     p = add(
         dsub,
         "tokenize",
@@ -174,6 +190,9 @@ def register(verbs) -> None:
     add_force_flag(p)
     p.add_argument("--quiet", action="store_true")
 
+
+def _register_validate(dsub) -> None:
+    """`data validate`: check an instruction file, record by record."""
     p = add(
         dsub,
         "validate",
@@ -182,6 +201,10 @@ def register(verbs) -> None:
         "instructgen data validate train.jsonl",
     )
     p.add_argument("file", metavar="F", help=".jsonl, .json, .parquet or .csv")
+
+
+def _register_stats(dsub) -> None:
+    """`data stats`: counts and lengths of an instruction file."""
     p = add(
         dsub,
         "stats",
@@ -191,6 +214,10 @@ def register(verbs) -> None:
     )
     p.add_argument("file", metavar="F")
     p.add_argument("--tokenizer", metavar="DIR", help="also measure lengths in tokens")
+
+
+def _register_convert(dsub) -> None:
+    """`data convert`: an instruction file into another format."""
     p = add(
         dsub,
         "convert",
@@ -202,6 +229,9 @@ def register(verbs) -> None:
     p.add_argument("--to", required=True, choices=["messages", "alpaca", "sharegpt"])
     p.add_argument("--out", required=True, metavar="F")
 
+
+def _register_builtin(dsub) -> None:
+    """`data builtin`: the built-in world's splits and corpus."""
     p = add(
         dsub,
         "builtin",
@@ -215,6 +245,10 @@ def register(verbs) -> None:
         "--size", type=int, default=6000, help="training instances (val and test scale with it)"
     )
     add_force_flag(p)
+
+
+def _register_self_instruct(dsub) -> None:
+    """`data self-instruct`: new instructions from a teacher model (Self-Instruct)."""
     p = add(
         dsub,
         "self-instruct",
@@ -248,6 +282,9 @@ def register(verbs) -> None:
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
     p.add_argument("--quiet", action="store_true")
 
+
+def _register_preferences(dsub) -> None:
+    """`data preferences`: preference pairs from a model's own samples."""
     p = add(
         dsub,
         "preferences",

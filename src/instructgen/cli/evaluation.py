@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -195,7 +196,20 @@ def cmd_eval_perplexity(args) -> None:
 
 
 def register(verbs) -> None:
-    # eval: a suite on a model (flags on `eval` itself), or an action
+    """`eval` (a suite on a model: flags on `eval` itself) and its actions, one function each."""
+    esub = _register_suite(verbs).add_subparsers(
+        dest="action", metavar="ACTION", parser_class=Parser
+    )
+    _register_metrics(esub)
+    _register_ifeval_score(esub)
+    _register_compare(esub)
+    _register_judge(esub)
+    _register_human(esub)
+    _register_perplexity(esub)
+
+
+def _register_suite(verbs) -> argparse.ArgumentParser:
+    """`eval --model M --suite S --out DIR`: the flags of a suite run, on `eval` itself."""
     ev = add(
         verbs,
         "eval",
@@ -252,7 +266,11 @@ def register(verbs) -> None:
         help="metric tokenization; ifeval: only this language's prompts",
     )
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
-    esub = ev.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    return ev
+
+
+def _register_metrics(esub) -> None:
+    """`eval metrics`: scores of predictions against references."""
     p = add(
         esub,
         "metrics",
@@ -286,6 +304,10 @@ def register(verbs) -> None:
         "punctuation, whitespace tokens), squad2 (v2: empty matches empty), unicode (Unicode "
         "punctuation, each CJK character a token); auto: unicode for Chinese, else squad",
     )
+
+
+def _register_ifeval_score(esub) -> None:
+    """`eval ifeval-score`: responses to the built-in IFEval-style prompts."""
     p = add(
         esub,
         "ifeval-score",
@@ -301,6 +323,9 @@ def register(verbs) -> None:
     )
     p.add_argument("--lang", choices=["zh", "en"], help="only the prompts of this language")
 
+
+def _register_compare(esub) -> None:
+    """`eval compare`: two runs side by side."""
     p = add(
         esub,
         "compare",
@@ -314,6 +339,9 @@ def register(verbs) -> None:
     p.add_argument("--n-boot", type=int, default=10_000, metavar="N", help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0)
 
+
+def _register_judge(esub) -> None:
+    """`eval judge`: LLM-as-judge through an OpenAI-compatible URL."""
     p = add(
         esub,
         "judge",
@@ -351,6 +379,9 @@ def register(verbs) -> None:
     )
     p.add_argument("--quiet", action="store_true")
 
+
+def _register_human(esub) -> None:
+    """`eval human export` and `eval human import`: blinded rating sheets out, ratings in."""
     p = add(
         esub,
         "human",
@@ -398,6 +429,9 @@ def register(verbs) -> None:
     p.add_argument("--mapping", required=True, metavar="F", help="mapping.json written by export")
     p.add_argument("--out", metavar="F", help="also write the report as JSON here")
 
+
+def _register_perplexity(esub) -> None:
+    """`eval perplexity`: a model directory on a text file."""
     p = add(
         esub,
         "perplexity",

@@ -109,7 +109,15 @@ def cmd_quickstart(args) -> None:
 
 
 def register(verbs) -> None:
-    # pretrain
+    """The training verbs, one function each."""
+    _register_pretrain(verbs)
+    _register_finetune(verbs)
+    _register_align(verbs)
+    _register_quickstart(verbs)
+
+
+def _register_pretrain(verbs) -> None:
+    """`pretrain`: a model directory on token shards."""
     p = add(
         verbs,
         "pretrain",
@@ -136,7 +144,9 @@ def register(verbs) -> None:
     p.add_argument("--out", required=True, metavar="DIR")
     add_train_flags(p)
 
-    # finetune
+
+def _register_finetune(verbs) -> None:
+    """`finetune`: instruction fine-tuning, full or LoRA."""
     p = add(
         verbs,
         "finetune",
@@ -155,7 +165,9 @@ def register(verbs) -> None:
     )
     _add_tuning_flags(p)
 
-    # align
+
+def _register_align(verbs) -> None:
+    """`align`: preference tuning (DPO or ORPO)."""
     p = add(
         verbs,
         "align",
@@ -189,7 +201,9 @@ def register(verbs) -> None:
     )
     _add_tuning_flags(p)
 
-    # quickstart
+
+def _register_quickstart(verbs) -> None:
+    """`quickstart`: the built-in world end to end."""
     p = add(
         verbs,
         "quickstart",

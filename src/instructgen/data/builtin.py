@@ -38,8 +38,9 @@ from instructgen.data.builtin_world import (
 from instructgen.data.checkers import validate_spec
 from instructgen.errors import ConfigError, DataError, UserError
 from instructgen.files import atomic_dir
+from instructgen.jsonl import read_json_lines
 
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"
 DEFAULT_SIZE = 6000
 SPLITS = ("train", "val", "test")
 FILES = ("corpus.txt", "corpus.jsonl", "train.jsonl", "val.jsonl", "test.jsonl", "card.json")
@@ -132,15 +133,7 @@ def load_split(directory: str | Path, split: str) -> list[dict[str, Any]]:
 
 def _read_records(path: Path) -> Iterator[dict[str, Any]]:
     with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"not valid JSON ({exc.msg})", file=str(path), line=line_no
-                ) from None
+        for line_no, record in read_json_lines(f, file=str(path), message="not valid JSON ({msg})"):
             try:
                 _check_record(record)
             except DataError as exc:

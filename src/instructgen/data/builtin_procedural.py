@@ -6,83 +6,34 @@ instruction — and then writes a memorised name where the test split asks for a
 Mixing in made-up entities (pseudo-words built from syllables in English; surname + given
 characters, or free character strings, in Chinese) makes copying from the context the only way
 to be right. `make_entity(rng, kind, lang)` makes one; its caller (builtin_world.Pool) rejects
-any that contains a held-out test entity, so the test split stays unseen.
+any that contains a held-out test entity, so the test split stays unseen. The syllables,
+characters and name parts live in tables/procedural.json.
 """
 
 from __future__ import annotations
 
 import random
 
-_ONSETS = (
-    "b c d f g h j k l m n p r s t v w z br cr dr fl gl gr pl pr sl st tr ch sh th bl sk sp"
-).split() + ["", ""]
-_VOWELS = "a e i o u a e i o u ai ea ee oo ou ie".split()
-_CODAS = "n r l s m t nd rk st ng x ck sh ll nt".split() + [""] * 6
+from instructgen.package_data import load_json, tuples
 
-_ZH_SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏"
-    "魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万钱"
-    "严武戴莫孔向汤"
-)
-_ZH_COMPOUND_SURNAMES = (
-    "夏侯",
-    "尉迟",
-    "长孙",
-    "宇文",
-    "独孤",
-    "南宫",
-    "闻人",
-    "轩辕",
-    "呼延",
-    "申屠",
-)
-_ZH_GIVEN = (
-    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚英华玉萍红鹏飞建文辉力宇鑫波斌宁琳晨婷雪慧颖博浩凯"
-    "欣悦瑶怡佳嘉思梦雨涵子萱睿轩然昊哲泽辰逸安若依诗可一心语晴彤月星云青竹兰梅菊松柏海山川江春秋"
-    "冬夏晓蓉默言舒墨岚曦禾清远志诚信德仁义礼智勤俊秀美丹"
-)
-# Common characters for made-up Chinese words, topics, items and place names.
-_ZH_CHARS = (
-    "天地人山水火木金土日月星云风雨雪花草树林石河海湖江田光明春夏秋冬东南西北中上下左右大小多少"
-    "高长远近新老好美红黄蓝绿白黑青紫金银铜玉珠宝贝书画琴棋诗歌舞笑心手口目耳头面门窗桥路街城村镇"
-    "家园院楼台亭塔宫殿车船马牛羊鸡鸭鱼鸟虫龙凤虎狮熊猫狗兔鹿象猴果米面茶酒糖盐油灯火烟纸笔墨砚"
-    "衣帽鞋袜包伞钟表镜杯盘碗勺刀剪针线布丝棉麻皮毛羽角声音色香味甜酸苦辣冷热温暖凉清静安乐福寿"
-    "喜庆和平顺利吉祥如意快慢早晚朝夕晨昏年岁时分秒万千百十零一二三四五六七八九方圆尖宽深浅厚薄轻"
-    "重软硬湿干净空满开关来去出入回归飞走跑跳游唱读写看听说问答思想念爱恨梦醒睡坐立行止进退前后"
-)
-_EN_SUFFIXES = {
-    "city": ("", "", "ton", "ville", "burg", "port", "field", "ford", "stad", "mouth"),
-    "shop": ("Store", "Mart", "Shop", "Market", "Goods", "Outlet", "Emporium", "Depot"),
-}
-_ZH_SUFFIXES = {
-    "city": ("", "", "", "州", "城", "镇", "港", "山", "阳"),
-    "shop": ("商城", "超市", "小铺", "百货", "书店", "数码", "家居", "优选"),
-}
-_EN_PRODUCTS = (
-    "lamp kettle blender speaker charger scooter toaster heater fan clock bottle tablet camera "
-    "radio mixer iron grill drone monitor router"
-).split()
-_ZH_PRODUCTS = (
-    "台灯 水壶 音箱 充电器 滑板车 烤面包机 取暖器 风扇 闹钟 水杯 平板 相机 收音机 搅拌机 电熨斗 "
-    "烤盘 无人机 显示器 路由器 保温壶"
-).split()
+_TABLES = load_json("instructgen.data", "tables", "procedural.json")
+_EN_PARTS, _ZH_PARTS = _TABLES["en"], _TABLES["zh"]
+# Syllable parts; the empty onsets and codas weight syllables without one.
+_ONSETS: list[str] = _EN_PARTS["onsets"]
+_VOWELS: list[str] = _EN_PARTS["vowels"]
+_CODAS: list[str] = _EN_PARTS["codas"]
+_ZH_SURNAMES: str = _ZH_PARTS["surnames"]  # one character each
+_ZH_COMPOUND_SURNAMES: tuple[str, ...] = tuple(_ZH_PARTS["compound_surnames"])
+_ZH_GIVEN: str = _ZH_PARTS["given"]
+_ZH_CHARS: str = _ZH_PARTS["chars"]  # common characters for made-up words, topics, items and places
+# kind -> name suffixes ("" for none)
+_EN_SUFFIXES: dict[str, tuple[str, ...]] = tuples(_EN_PARTS["suffixes"])
+_ZH_SUFFIXES: dict[str, tuple[str, ...]] = tuples(_ZH_PARTS["suffixes"])
+_EN_PRODUCTS: list[str] = _EN_PARTS["products"]
+_ZH_PRODUCTS: list[str] = _ZH_PARTS["products"]
 # per interest (the order of builtin_world.INTERESTS): nouns a made-up catalogue item ends with
-_EN_CATALOG = (
-    ("racket", "gloves", "jersey", "sneakers", "helmet"),
-    ("novel", "bookmark", "journal", "book light", "poetry book"),
-    ("skillet", "spatula", "cookbook", "wok", "cutting board"),
-    ("ukulele", "speaker", "drum pad", "microphone", "songbook"),
-    ("duffel bag", "travel adapter", "luggage tag", "travel pillow", "map case"),
-    ("lens", "camera bag", "flash", "light meter", "photo printer"),
-)
-_ZH_CATALOG = (
-    ("球拍", "护腕", "运动衫", "跑鞋", "头盔"),
-    ("书签", "台灯", "小说", "笔记本", "诗集"),
-    ("炒锅", "菜刀", "菜谱", "蒸笼", "砧板"),
-    ("尤克里里", "音箱", "鼓垫", "麦克风", "歌本"),
-    ("旅行包", "转换插头", "行李牌", "地图册", "颈枕"),
-    ("镜头", "相机包", "闪光灯", "测光表", "照片打印机"),
-)
+_EN_CATALOG: tuple[tuple[str, ...], ...] = tuple(map(tuple, _EN_PARTS["catalog"].values()))
+_ZH_CATALOG: tuple[tuple[str, ...], ...] = tuple(map(tuple, _ZH_PARTS["catalog"].values()))
 
 
 def pseudo_word(rng: random.Random, min_syllables: int = 1, max_syllables: int = 3) -> str:

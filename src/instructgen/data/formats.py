@@ -41,6 +41,7 @@ from typing import Any
 from instructgen.chat_template import tool_conversation
 from instructgen.data.records import BadRecord, raw_records, type_name, write_records
 from instructgen.errors import DataError
+from instructgen.text import language_of
 
 FORMATS = ("messages", "sharegpt", "alpaca", "completion")
 ROLES = ("system", "user", "assistant")
@@ -569,34 +570,3 @@ def percentiles(values: Sequence[int], points: Sequence[int] = (50, 90, 99)) -> 
     out = {f"p{k}": ordered[max(math.ceil(k / 100 * len(ordered)) - 1, 0)] for k in points}
     out["max"] = ordered[-1]
     return out
-
-
-def language_of(text: str) -> str:
-    """The language class of `text`, "zh", "en", "mixed" or "other", from character classes.
-
-    Each CJK ideograph and each run of Latin letters (a word) is one unit;
-    share = cjk / (cjk + latin_words): zh if share >= 0.8, en if share <= 0.2, else mixed;
-    other when the text has neither.
-    """
-    cjk = latin_words = 0
-    in_word = False
-    for ch in text:
-        latin = ch.isalpha() and ord(ch) < 0x250  # Basic Latin through Latin Extended-B
-        if latin and not in_word:
-            latin_words += 1
-        in_word = latin
-        cjk += _is_cjk(ch)
-    if cjk + latin_words == 0:
-        return "other"
-    share = cjk / (cjk + latin_words)
-    return "zh" if share >= 0.8 else "en" if share <= 0.2 else "mixed"
-
-
-def _is_cjk(ch: str) -> bool:
-    code = ord(ch)
-    return (
-        0x4E00 <= code <= 0x9FFF
-        or 0x3400 <= code <= 0x4DBF
-        or 0xF900 <= code <= 0xFAFF
-        or 0x20000 <= code <= 0x2FFFF
-    )

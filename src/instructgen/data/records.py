@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from instructgen.errors import DataError
+from instructgen.jsonl import parse_json_lines
 
 LIST_FIELDS = ("messages", "conversations", "history")
 TEXT_OR_LIST_FIELDS = ("prompt", "chosen", "rejected")  # preference pairs: strings or messages
@@ -66,12 +67,10 @@ def raw_records(path: str | Path) -> Iterator[tuple[int | None, Any]]:
 
 
 def _json_lines(text: str) -> Iterator[tuple[int, Any]]:
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, BadRecord(f"invalid JSON: {exc.msg} (column {exc.colno})")
+    for number, value in parse_json_lines(text):
+        if isinstance(value, json.JSONDecodeError):
+            value = BadRecord(f"invalid JSON: {value.msg} (column {value.colno})")
+        yield number, value
 
 
 def _json_document(text: str) -> Iterator[tuple[int, Any]]:

@@ -25,7 +25,7 @@ import os
 import random
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +43,7 @@ from instructgen.data.selfinstruct_prompts import (
 )
 from instructgen.data.teacher import Teacher, TeacherError
 from instructgen.errors import ConfigError, DataError
+from instructgen.jsonl import read_json_lines
 from instructgen.tokenizer import not_utf8_error
 
 log = logging.getLogger(__name__)
@@ -74,29 +75,30 @@ def load_seed_tasks(path: str | Path) -> list[SeedTask]:
     path = BUILTIN_SEED_TASKS if str(path) == "builtin" else Path(path)
     if not path.is_file():
         raise DataError("seed task file not found", file=str(path))
-    tasks = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise not_utf8_error(path, exc) from None
-    for line_no, line in enumerate(lines, 1):
-        if line.strip():
-            tasks.append(_seed_task(_json_object(line, path, line_no), _Where(path, line_no)))
+    text = _utf8(path.read_bytes(), path)
+    tasks = [_seed_task(record, _Where(path, n)) for n, record in _json_objects(text, path)]
     if not tasks:
         raise DataError("no seed tasks in the file", file=str(path))
     return tasks
 
 
-def _json_object(line: str | bytes, path: Path, line_no: int) -> dict:
+def _utf8(data: bytes, path: Path, encoding: str = "utf-8") -> str:
     try:
-        record = json.loads(line)
-    except ValueError as exc:
-        raise DataError(f"not valid JSON ({exc})", file=str(path), line=line_no) from None
-    if not isinstance(record, dict):
-        raise DataError(
-            f"expected a JSON object, got {type(record).__name__}", file=str(path), line=line_no
-        )
-    return record
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise not_utf8_error(path, exc) from None
+
+
+def _json_objects(text: str, path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, record) of each non-blank line; a line that is not a JSON object is a
+    DataError naming it."""
+    lines = read_json_lines(text, file=str(path), message="not valid JSON ({error})")
+    for line_no, record in lines:
+        if not isinstance(record, dict):
+            raise DataError(
+                f"expected a JSON object, got {type(record).__name__}", file=str(path), line=line_no
+            )
+        yield line_no, record
 
 
 @dataclass(frozen=True)
@@ -161,16 +163,16 @@ def read_journal(path: Path) -> list[tuple[int, dict]]:
     if not path.exists():
         return []
     data = path.read_bytes()
-    *lines, tail = data.split(b"\n")
-    records = [(i, _json_object(raw, path, i)) for i, raw in enumerate(lines, 1) if raw.strip()]
-    if tail.strip():
+    complete = data.rfind(b"\n") + 1  # the journal up to its last line break
+    records = list(_json_objects(_utf8(data[:complete], path, "utf-8-sig"), path))
+    if data[complete:].strip():  # a last line without its line break
         try:
-            records.append((len(lines) + 1, _json_object(tail, path, len(lines) + 1)))
+            records = list(_json_objects(_utf8(data, path, "utf-8-sig"), path))
             with path.open("ab") as f:
                 f.write(b"\n")
         except DataError:
             log.warning("%s: dropping a truncated last line", path)
-            os.truncate(path, len(data) - len(tail))
+            os.truncate(path, complete)
     return records
 
 

@@ -1,98 +1,19 @@
 """Self-Instruct's prompts (Wang et al. 2022, shortened, with a Chinese example each) and the
-parsers for the teacher's replies."""
+parsers for the teacher's replies. The prompts live in tables/selfinstruct_prompts.json."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-_CLASSIFICATION_PROMPT = """Can the following task be regarded as a classification task with finite output labels?
+from instructgen.package_data import load_json
 
-Task: Given my personality and the job, tell me if I would be suitable.
-Is it classification? Yes
-
-Task: Give me an example of a time when you had to use your sense of humor.
-Is it classification? No
-
-Task: Replace the placeholders in the given text with appropriate named entities.
-Is it classification? No
-
-Task: Fact checking - tell me if the statement is true, false, or unknown, based on your knowledge and common sense.
-Is it classification? Yes
-
-Task: Detect if the Reddit thread contains hate speech.
-Is it classification? Yes
-
-Task: 判断下面这句话的情感是正面还是负面。
-Is it classification? Yes
-
-Task: 用三句话介绍一下长城。
-Is it classification? No
-
-Task: {instruction}
-Is it classification?"""
-
-_INPUT_FIRST_PROMPT = """Come up with examples for the following tasks. Try to generate multiple examples when possible. If the task doesn't require additional input, you can generate the output directly.
-
-Task: Which exercises are best for reducing belly fat at home?
-Output:
-- Lying Leg Raises
-- Leg In And Out
-- Plank
-- Side Plank
-- Sit-ups
-
-Task: Extract all the country names in the paragraph, list them separated by commas.
-Example 1
-Paragraph: Dr. No is the sixth novel by the English author Ian Fleming to feature his British Secret Service agent James Bond. Written at Fleming's Goldeneye estate in Jamaica, it was first published in the United Kingdom by Jonathan Cape in 1958.
-Output: English, British, Jamaica, the United Kingdom
-
-Task: Converting 85 F to Celsius.
-Output: 85°F = 29.44°C
-
-Task: Sort the given list ascendingly.
-Example 1
-List: [10, 92, 2, 5, -4, 92, 5, 101]
-Output: [-4, 2, 5, 5, 10, 92, 92, 101]
-Example 2
-List: [9.99, 10, -5, -1000, 5e6, 999]
-Output: [-1000, -5, 9.99, 10, 999, 5e6]
-
-Task: 把下面的句子翻译成英文。
-Example 1
-句子：今天天气很好。
-Output: The weather is nice today.
-
-Task: {instruction}
-"""
-
-_OUTPUT_FIRST_PROMPT = """Given the classification task definition and the class labels, generate an input that corresponds to each of the class labels. If the task doesn't require input, just generate possible class labels.
-
-Task: Classify the sentiment of the sentence into positive, negative, or mixed.
-Class label: Mixed
-Sentence: I enjoy the flavor of the restaurant but their service is too slow.
-Class label: Positive
-Sentence: I had a great day today. The weather was beautiful and I spent time with friends and family.
-Class label: Negative
-Sentence: I was really disappointed by the latest superhero movie. I would not recommend it to anyone.
-
-Task: Tell me if the following email is a promotion email or not.
-Class label: Promotion
-Email: Check out our amazing new sale! We've got discounts on all of your favorite products.
-Class label: Not Promotion
-Email: We hope you are doing well. Let us know if you need any help.
-
-Task: Which of the following is not an input type? (a) number (b) date (c) phone number (d) email address (e) all of these are valid inputs.
-Class label: (e)
-
-Task: 判断下面的评论是正面还是负面。
-Class label: 正面
-评论：这家店的菜很好吃，服务也很周到。
-Class label: 负面
-评论：等了一个小时才上菜，太失望了。
-
-Task: {instruction}
-"""
+_PROMPTS = load_json("instructgen.data", "tables", "selfinstruct_prompts.json")
+# The few-shot templates, one line per list item: intro, demonstrations and the task line with
+# {instruction}, separated by blank lines.
+_CLASSIFICATION_PROMPT: str = "\n".join(_PROMPTS["classification"])
+_INPUT_FIRST_PROMPT: str = "\n".join(_PROMPTS["input_first"])
+_OUTPUT_FIRST_PROMPT: str = "\n".join(_PROMPTS["output_first"])
 
 _ITEM_RE = re.compile(r"^\s*\d+\s*[.、)）]\s*")
 _ITEM_PREFIX_RE = re.compile(r"^(?:task|instruction|指令|任务)\s*\d*\s*[:：]\s*", re.IGNORECASE)

@@ -20,9 +20,12 @@ import threading
 import time
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from instructgen.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from instructgen.evaluate.runner import Outcome
 
 SYSTEM_SINGLE = "You are a helpful assistant."
 SINGLE = (
@@ -266,15 +269,65 @@ def run_judge(
     `answers` / `against`: run folders or files report.read_items reads (id, prompt, output).
     Judgments are cached in out_dir/outputs.jsonl like a suite's outputs, so a re-run resumes.
     Per-item score: the rating (single), or 1 / 0.5 / 0 for a win / tie / loss of `answers`."""
-    from instructgen.evaluate.report import (
-        file_fingerprint,
-        prompt_text,
-        read_items,
-        write_run,
-    )
-    from instructgen.evaluate.runner import ItemCache, run_items, spread
+    from instructgen.evaluate.report import file_fingerprint, write_run
+    from instructgen.evaluate.runner import ItemCache, run_cached
 
     started = time.time()
+    items, other = _judged_items(answers, against, limit, use_reference)
+    judge = Judge(judge_url, model=judge_model, api_key=api_key, max_tokens=max_tokens)
+    mode = "pairwise" if other is not None else "single"
+    payloads = _payloads(items, other, use_reference=use_reference, seed=seed)
+    try:
+        fingerprint = {"kind": "url", "url": judge_url, "model": judge.name}
+        cache = ItemCache(
+            Path(out_dir) / "outputs.jsonl", f"judge:{mode}:{judge_url}:{judge.name}:{max_tokens}"
+        )
+        outcome = run_cached(
+            payloads,
+            _judge_call(judge, mode),
+            cache,
+            batch_size=1,
+            workers=concurrency,
+            retries=retries,
+            backoff=backoff,
+            progress=progress,
+            desc=f"judge {mode}",
+        )
+    finally:
+        judge.close()
+
+    rows, per_item, cost = _judged_rows(items, outcome, dict(payloads), mode)
+    config = {
+        "answers": str(answers),
+        "against": str(against) if against else None,
+        "judge_url": judge_url,
+        "judge_model": judge.name,
+        "use_reference": use_reference,
+        "limit": limit,
+        "concurrency": concurrency,
+        "seed": seed,
+        "max_tokens": max_tokens,
+    }
+    results = {
+        "suite": f"judge-{mode}",
+        "model": model_or_path(answers),
+        "judge": fingerprint,
+        "config": config,
+        "data": file_fingerprint(answers),
+        **_judge_scores(mode, items, outcome, per_item, cost),
+        "seconds": round(time.time() - started, 3),
+    }
+    return write_run(results, rows, out_dir)
+
+
+def _judged_items(
+    answers: str | Path, against: str | Path | None, limit: int | None, use_reference: bool
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]] | None]:
+    """(the items of `answers` to judge, spread to `limit`; the items of `against` by id, or
+    None when grading single answers). Pairwise judges only the ids both hold."""
+    from instructgen.evaluate.report import read_items
+    from instructgen.evaluate.runner import spread
+
     items = read_items(answers)
     other = {it["id"]: it for it in read_items(against)} if against is not None else None
     if other is not None:
@@ -284,8 +337,20 @@ def run_judge(
     items = spread(items, limit)
     if use_reference and any(it.get("reference") is None for it in items):
         raise ConfigError("use_reference needs a reference for every item", field="reference")
-    judge = Judge(judge_url, model=judge_model, api_key=api_key, max_tokens=max_tokens)
-    mode = "pairwise" if other is not None else "single"
+    return items, other
+
+
+def _payloads(
+    items: list[dict[str, Any]],
+    other: dict[str, dict[str, Any]] | None,
+    *,
+    use_reference: bool,
+    seed: int,
+) -> list[tuple[str, dict[str, Any]]]:
+    """(id, what the judge is shown) per item: question and answer, the reference if asked for,
+    and, pairwise, the other answer and which order is asked first."""
+    from instructgen.evaluate.report import prompt_text
+
     payloads = []
     for it in items:
         payload = {"question": prompt_text(it["prompt"]), "answer": it["output"]}
@@ -295,6 +360,11 @@ def run_judge(
             payload["other"] = other[it["id"]]["output"]
             payload["first_swapped"] = first_swapped(seed, it["id"])
         payloads.append((it["id"], payload))
+    return payloads
+
+
+def _judge_call(judge: Judge, mode: str):
+    """The runner's call: one payload in, its grade (single) or comparison (pairwise) out."""
 
     def call(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         p = batch[0]
@@ -310,38 +380,19 @@ def run_judge(
             )
         ]
 
-    try:
-        fingerprint = {"kind": "url", "url": judge_url, "model": judge.name}
-        cache = ItemCache(
-            Path(out_dir) / "outputs.jsonl", f"judge:{mode}:{judge_url}:{judge.name}:{max_tokens}"
-        )
-        outcome = run_items(
-            payloads,
-            call,
-            cache=cache,
-            batch_size=1,
-            workers=concurrency,
-            retries=retries,
-            backoff=backoff,
-            progress=progress,
-            desc=f"judge {mode}",
-        )
-        cache.compact(payloads)
-    finally:
-        judge.close()
+    return call
 
-    by_id = dict(payloads)
+
+def _judged_rows(
+    items: list[dict[str, Any]], outcome: Outcome, by_id: dict[str, dict[str, Any]], mode: str
+) -> tuple[list[dict[str, Any]], dict[str, float], dict[str, int]]:
+    """(items.jsonl's rows in item order, per-item scores, the judge's summed token usage).
+    Score: the rating (single), or 1 / 0.5 / 0 for a win / tie / loss of `answers`."""
     rows, per_item, cost = [], {}, _zero_usage()
     for it in items:
         if it["id"] in outcome.failures:
-            rows.append(
-                {
-                    "id": it["id"],
-                    "prompt": it["prompt"],
-                    "error": outcome.failures[it["id"]],
-                    "score": None,
-                }
-            )
+            error = outcome.failures[it["id"]]
+            rows.append({"id": it["id"], "prompt": it["prompt"], "error": error, "score": None})
             continue
         out = outcome.outputs[it["id"]]
         cost = _add_usage(cost, out["usage"])
@@ -359,42 +410,32 @@ def run_judge(
         if mode == "pairwise":
             row["other"] = by_id[it["id"]]["other"]
         rows.append(row)
+    return rows, per_item, cost
+
+
+def _judge_scores(
+    mode: str,
+    items: list[dict[str, Any]],
+    outcome: Outcome,
+    per_item: dict[str, float],
+    cost: dict[str, int],
+) -> dict[str, Any]:
+    """results.json's scores: primary metric, metrics, breakdown, cost, counts, failures,
+    per-item scores and notes."""
     judged = [outcome.outputs[it["id"]] for it in items if it["id"] in outcome.outputs]
     metrics, breakdown = _judge_metrics(mode, judged)
     failed = [{"id": i, "error": e} for i, e in outcome.failures.items()]
-    results = {
-        "suite": f"judge-{mode}",
-        "model": model_or_path(answers),
-        "judge": fingerprint,
-        "config": {
-            "answers": str(answers),
-            "against": str(against) if against else None,
-            "judge_url": judge_url,
-            "judge_model": judge.name,
-            "use_reference": use_reference,
-            "limit": limit,
-            "concurrency": concurrency,
-            "seed": seed,
-            "max_tokens": max_tokens,
-        },
-        "data": file_fingerprint(answers),
+    return {
         "primary": "mean_score" if mode == "single" else "win_rate",
         "metrics": metrics,
         "breakdown": breakdown,
         "metric_info": {"prompts": "MT-Bench single-v1 / pair-v2 (FastChat)"},
         "cost": cost,
-        "counts": {
-            "items": len(items),
-            "scored": len(judged),
-            "failed": len(failed),
-            "cached": outcome.cached,
-        },
+        "counts": outcome.counts(len(items)),
         "failed": failed,
         "per_item": {k: v for k, v in per_item.items() if v is not None},
         "notes": [f'{len(failed)} items failed (see "failed")'] if failed else [],
-        "seconds": round(time.time() - started, 3),
     }
-    return write_run(results, rows, out_dir)
 
 
 def model_or_path(path: str | Path) -> dict[str, Any]:

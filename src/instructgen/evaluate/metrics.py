@@ -11,7 +11,6 @@ Example: compute(["bleu", "rouge"], ["the cat sat"], ["the cat sat down"], lang=
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import re
@@ -28,7 +27,8 @@ import sacrebleu
 from rouge_score import rouge_scorer, tokenizers
 
 from instructgen.errors import ConfigError, DataError, UserError
-from instructgen.evaluate.text import CJK_CLASS, char_words, jieba_words, resolve_lang
+from instructgen.jsonl import read_json_lines
+from instructgen.text import CJK_CLASS, char_words, jieba_words, resolve_lang
 
 References = Sequence[str] | Sequence[Sequence[str]]
 METRICS = ("bleu", "rouge", "meteor", "em", "f1", "chrf", "accuracy")
@@ -434,19 +434,13 @@ def read_lines(path: str | Path) -> list[str]:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise DataError("not valid UTF-8", file=str(path), line=line) from None
-    lines = text.removeprefix("\ufeff").splitlines()
+    text = text.removeprefix("\ufeff")
     if path.suffix.lower() != ".jsonl":
-        if not lines:
+        if not (lines := text.splitlines()):
             raise DataError("file is empty", file=str(path))
         return lines
     out = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"invalid JSON: {e.msg}", file=str(path), line=i) from None
+    for i, record in read_json_lines(text, file=str(path)):
         if not isinstance(record, dict) or "text" not in record:
             raise DataError("missing", file=str(path), line=i, field="text")
         if not isinstance(record["text"], str):

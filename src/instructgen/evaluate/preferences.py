@@ -21,6 +21,7 @@ from typing import Any
 from instructgen.data.checkers import check
 from instructgen.data.preferences import Pair
 from instructgen.errors import ConfigError, DataError
+from instructgen.jsonl import read_json_lines
 
 OUTCOMES = ("pair", "reference", "all_pass", "all_fail", "tie", "no_checker")
 
@@ -159,11 +160,7 @@ def _done(path: Path, outcome: str | None = None) -> dict[str, str]:
     if not path.is_file():
         return {}
     done = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for _, row in read_json_lines(path.read_text(encoding="utf-8"), lenient=True):
         if not isinstance(row, dict) or "id" not in row:
             continue
         if outcome is not None or row.get("outcome") in OUTCOMES:

@@ -22,6 +22,7 @@ from typing import Any
 
 from instructgen.errors import ConfigError, UserError
 from instructgen.files import atomic_write_text
+from instructgen.jsonl import read_json_lines
 
 Call = Callable[[list[Any]], list[Any]]
 
@@ -60,6 +61,15 @@ class Outcome:
     failures: dict[str, str] = field(default_factory=dict)  # id → last error message
     cached: int = 0  # items answered from the cache
 
+    def counts(self, items: int) -> dict[str, int]:
+        """results.json's "counts": items asked for, scored (answered), failed, from the cache."""
+        return {
+            "items": items,
+            "scored": len(self.outputs),
+            "failed": len(self.failures),
+            "cached": self.cached,
+        }
+
 
 class ItemCache:
     """Outputs by item id on disk (JSONL, appended line by line); a torn last line is ignored."""
@@ -70,12 +80,12 @@ class ItemCache:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[str, Any]] = {}
         if self.path.is_file():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
+            text = self.path.read_text(encoding="utf-8")
+            for _, entry in read_json_lines(text, lenient=True):  # a killed run's torn line
                 try:
-                    entry = json.loads(line)
                     self._entries[str(entry["id"])] = (entry["key"], entry["output"])
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    continue  # a line cut short by a killed run
+                except (KeyError, TypeError):
+                    continue
 
     def key(self, payload: Any) -> str:
         text = json.dumps([self.salt, payload], sort_keys=True, ensure_ascii=False, default=str)
@@ -135,8 +145,43 @@ def run_items(
         raise ValueError("item ids must be unique")
     if batch_size < 1 or workers < 1 or retries < 0:
         raise ConfigError("batch_size and workers must be >= 1, retries >= 0")
-    outcome = Outcome()
-    pending = []
+    outcome, pending = _from_cache(items, cache)
+
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=len(items), initial=outcome.cached, desc=desc, unit="item", disable=not progress
+    )
+    asker = _Asker(call, cache, outcome, bar, retries=retries, backoff=backoff)
+    chunks = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]
+    try:
+        if workers == 1:
+            for chunk in chunks:
+                asker.batch(chunk)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for future in [pool.submit(asker.batch, chunk) for chunk in chunks]:
+                    future.result()
+    finally:
+        bar.close()
+    return outcome
+
+
+def run_cached(
+    items: Sequence[tuple[str, Any]], call: Call, cache: ItemCache, **options: Any
+) -> Outcome:
+    """run_items(items, call, cache=cache, **options), then rewrite the cache with only these
+    items' current outputs: what a suite or a judge run does."""
+    outcome = run_items(items, call, cache=cache, **options)
+    cache.compact(items)
+    return outcome
+
+
+def _from_cache(
+    items: Sequence[tuple[str, Any]], cache: ItemCache | None
+) -> tuple[Outcome, list[tuple[str, Any]]]:
+    """(an Outcome holding the items the cache answers, the items still to ask)."""
+    outcome, pending = Outcome(), []
     for item_id, payload in items:
         hit, output = cache.get(item_id, payload) if cache is not None else (False, None)
         if hit:
@@ -144,70 +189,77 @@ def run_items(
             outcome.cached += 1
         else:
             pending.append((item_id, payload))
+    return outcome, pending
 
-    from tqdm import tqdm
 
-    bar = tqdm(
-        total=len(items), initial=outcome.cached, desc=desc, unit="item", disable=not progress
-    )
-    lock = threading.Lock()
+class _Asker:
+    """Asks `call` for batches of items, records each answer or error in `outcome` (and each
+    answer in `cache`), and advances the progress bar; safe to use from several threads."""
 
-    def done(item_id: str, payload: Any, output: Any = None, error: str | None = None) -> None:
-        if error is None and cache is not None:
-            cache.put(item_id, payload, output)
-        with lock:
-            if error is None:
-                outcome.outputs[item_id] = output
-            else:
-                outcome.failures[item_id] = error
-            bar.update(1)
+    def __init__(
+        self,
+        call: Call,
+        cache: ItemCache | None,
+        outcome: Outcome,
+        bar: Any,
+        *,
+        retries: int,
+        backoff: float,
+    ):
+        self.call, self.cache, self.outcome, self.bar = call, cache, outcome, bar
+        self.retries, self.backoff = retries, backoff
+        self.lock = threading.Lock()
 
-    def one(item_id: str, payload: Any) -> None:
+    def batch(self, chunk: list[tuple[str, Any]]) -> None:
+        """Answer a batch in one call; if it fails, halve it until the items at fault stand
+        alone (each then tried on its own)."""
+        if len(chunk) == 1:
+            self.one(*chunk[0])
+            return
+        try:
+            outputs = _checked(self.call([p for _, p in chunk]), len(chunk))
+        except ConfigError:
+            raise
+        except Exception:  # halve the batch until the item(s) at fault stand alone
+            half = len(chunk) // 2
+            self.batch(chunk[:half])
+            self.batch(chunk[half:])
+            return
+        for (item_id, payload), output in zip(chunk, outputs):
+            self.done(item_id, payload, output)
+
+    def one(self, item_id: str, payload: Any) -> None:
+        """Answer one item: 1 + retries tries (one for a non-transient error), waiting
+        backoff · 2^attempt seconds between them; the last error is recorded."""
         error = ""
-        for attempt in range(1 + retries):
+        for attempt in range(1 + self.retries):
             try:
-                output = _checked(call([payload]), 1)[0]
+                output = _checked(self.call([payload]), 1)[0]
             except ConfigError:
                 raise
             except Exception as exc:  # any failure of one item: retry, then report it
                 error = f"{type(exc).__name__}: {exc}"
                 if not _transient(exc):
                     break
-                if attempt < retries and backoff > 0:
-                    time.sleep(backoff * 2**attempt)
+                if attempt < self.retries and self.backoff > 0:
+                    time.sleep(self.backoff * 2**attempt)
                 continue
-            done(item_id, payload, output)
+            self.done(item_id, payload, output)
             return
-        done(item_id, payload, error=error)
+        self.done(item_id, payload, error=error)
 
-    def batch(chunk: list[tuple[str, Any]]) -> None:
-        if len(chunk) == 1:
-            one(*chunk[0])
-            return
-        try:
-            outputs = _checked(call([p for _, p in chunk]), len(chunk))
-        except ConfigError:
-            raise
-        except Exception:  # halve the batch until the item(s) at fault stand alone
-            half = len(chunk) // 2
-            batch(chunk[:half])
-            batch(chunk[half:])
-            return
-        for (item_id, payload), output in zip(chunk, outputs):
-            done(item_id, payload, output)
-
-    chunks = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]
-    try:
-        if workers == 1:
-            for chunk in chunks:
-                batch(chunk)
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                for future in [pool.submit(batch, chunk) for chunk in chunks]:
-                    future.result()
-    finally:
-        bar.close()
-    return outcome
+    def done(
+        self, item_id: str, payload: Any, output: Any = None, error: str | None = None
+    ) -> None:
+        """Record an item's output (and cache it) or its error."""
+        if error is None and self.cache is not None:
+            self.cache.put(item_id, payload, output)
+        with self.lock:
+            if error is None:
+                self.outcome.outputs[item_id] = output
+            else:
+                self.outcome.failures[item_id] = error
+            self.bar.update(1)
 
 
 def _transient(exc: Exception) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 from instructgen.errors import ConfigError, DataError
 from instructgen.evaluate import benchmarks, classify
 from instructgen.evaluate.report import file_fingerprint, model_fingerprint, write_run
-from instructgen.evaluate.runner import ItemCache, Scored, Task, run_items, spread
+from instructgen.evaluate.runner import ItemCache, Outcome, Scored, Task, run_cached, spread
 
 SUITES = ("builtin", "ifeval", "glue", "squad", "summarization", "references")
 CACHE = "outputs.jsonl"
@@ -68,18 +68,8 @@ def run_suite(
     asked again. An item that fails 1 + `retries` times is listed under "failed" with its error."""
     from instructgen.inference import load
 
-    if suite not in SUITES:
-        raise ConfigError(
-            f"unknown suite {suite!r}; choose from {', '.join(SUITES)}", field="suite"
-        )
-    if method not in classify.METHODS:
-        raise ConfigError(
-            f"unknown method {method!r}; choose from {', '.join(classify.METHODS)}", field="method"
-        )
-    if metrics is not None and suite != "references":
-        raise ConfigError("--metrics applies to the references suite only", field="metrics")
-    out = Path(out_dir)
-    started = time.time()
+    _check_options(suite, method, metrics)
+    out, started = Path(out_dir), time.time()
     tokens = max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS[suite]
     examples, data_path, build = _prepare(
         suite, data, out, limit, tokens, metrics, labels, text_fields, template, lang
@@ -93,21 +83,10 @@ def run_suite(
             notes += [note] if note else []
         task = build(examples, method)
         fingerprint = model_fingerprint(model, llm.model_name if remote else None)
-        salt = json.dumps(
-            [
-                {k: v for k, v in fingerprint.items() if k != "path"},
-                llm.backend,
-                task.kind,
-                task.sampling,
-            ],
-            sort_keys=True,
-        )
-        cache = ItemCache(out / CACHE, salt)
-        pairs = [(it["id"], it["payload"]) for it in task.items]
-        outcome = run_items(
-            pairs,
+        outcome = run_cached(
+            [(it["id"], it["payload"]) for it in task.items],
             _call(llm, task),
-            cache=cache,
+            ItemCache(out / CACHE, _cache_salt(fingerprint, llm.backend, task)),
             batch_size=1 if remote else batch_size,
             workers=concurrency if remote else 1,
             retries=retries,
@@ -115,10 +94,52 @@ def run_suite(
             progress=progress,
             desc=f"eval {suite}",
         )
-        cache.compact(pairs)
     finally:
         llm.close()
 
+    scored, rows, failed = _score(task, outcome)
+    config = _run_config(
+        suite, model, data_path, task, limit, batch_size, concurrency, retries, lang, template
+    )
+    results = {
+        "suite": suite,
+        "model": fingerprint,
+        "backend": llm.backend,
+        "config": config,
+        "data": file_fingerprint(data_path),
+        **_scores(task, scored, outcome, failed, notes),
+        "seconds": round(time.time() - started, 3),
+    }
+    return write_run(results, rows, out)
+
+
+def _check_options(suite: str, method: str, metrics: Sequence[str] | None) -> None:
+    """Settings wrong whatever the data: an unknown suite or method, metrics for a suite other
+    than references."""
+    if suite not in SUITES:
+        raise ConfigError(
+            f"unknown suite {suite!r}; choose from {', '.join(SUITES)}", field="suite"
+        )
+    if method not in classify.METHODS:
+        raise ConfigError(
+            f"unknown method {method!r}; choose from {', '.join(classify.METHODS)}", field="method"
+        )
+    if metrics is not None and suite != "references":
+        raise ConfigError("--metrics applies to the references suite only", field="metrics")
+
+
+def _cache_salt(fingerprint: dict[str, Any], backend: str, task: Task) -> str:
+    """What the cached outputs depend on besides the payload: the model (not where it lies), the
+    backend, the task kind and the sampling settings; a change in any asks again."""
+    return json.dumps(
+        [{k: v for k, v in fingerprint.items() if k != "path"}, backend, task.kind, task.sampling],
+        sort_keys=True,
+    )
+
+
+def _score(task: Task, outcome: Outcome) -> tuple[Scored, list[dict], list[dict]]:
+    """(the scores of the answered items, items.jsonl's rows: scored ones, then failed ones,
+    the failures {id, error} in item order)."""
     done = [it for it in task.items if it["id"] in outcome.outputs]
     scored = (
         task.score(done, [outcome.outputs[it["id"]] for it in done])
@@ -136,45 +157,57 @@ def run_suite(
         {"id": f["id"], "prompt": prompts[f["id"]], "error": f["error"], "score": None}
         for f in failed
     ]
-    if failed:
-        notes.append(
-            f'{len(failed)} of {len(task.items)} items failed (see "failed") and are not scored'
-        )
-    results = {
+    return scored, rows, failed
+
+
+def _run_config(
+    suite: str,
+    model: str | Path,
+    data_path: str | Path | None,
+    task: Task,
+    limit: int | None,
+    batch_size: int,
+    concurrency: int,
+    retries: int,
+    lang: str,
+    template: str | None,
+) -> dict[str, Any]:
+    """results.json's "config": the settings asked for, and the task's own."""
+    return {
         "suite": suite,
-        "model": fingerprint,
-        "backend": llm.backend,
-        "config": {
-            "suite": suite,
-            "model": str(model),
-            "data": str(data_path) if data_path else None,
-            "limit": limit,
-            "batch_size": batch_size,
-            "concurrency": concurrency,
-            "retries": retries,
-            "sampling": task.sampling,
-            "method": task.kind,
-            "lang": lang,
-            "template": template,
-            **task.config,
-        },
-        "data": file_fingerprint(data_path),
+        "model": str(model),
+        "data": str(data_path) if data_path else None,
+        "limit": limit,
+        "batch_size": batch_size,
+        "concurrency": concurrency,
+        "retries": retries,
+        "sampling": task.sampling,
+        "method": task.kind,
+        "lang": lang,
+        "template": template,
+        **task.config,
+    }
+
+
+def _scores(
+    task: Task, scored: Scored, outcome: Outcome, failed: list[dict], notes: list[str]
+) -> dict[str, Any]:
+    """results.json's scores: primary metric, metrics, breakdown, counts, failures, per-item
+    scores, and the notes (`notes`, one on the failures, then the task's)."""
+    if failed:
+        notes = notes + [
+            f'{len(failed)} of {len(task.items)} items failed (see "failed") and are not scored'
+        ]
+    return {
         "primary": task.primary,
         "metrics": scored.metrics,
         "breakdown": scored.breakdown,
         "metric_info": scored.info,
-        "counts": {
-            "items": len(task.items),
-            "scored": len(done),
-            "failed": len(failed),
-            "cached": outcome.cached,
-        },
+        "counts": outcome.counts(len(task.items)),
         "failed": failed,
         "per_item": {r["id"]: r.get("score") for r in scored.rows},
         "notes": notes + task.notes,
-        "seconds": round(time.time() - started, 3),
     }
-    return write_run(results, rows, out)
 
 
 def _call(llm: Any, task: Task):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 import threading
 from collections import deque
@@ -36,17 +35,19 @@ from instructgen.inference.sampling import (
     SamplingParams,
     TokenLogprob,
     apply_penalties,
-    make_generator,
+    choice_generator,
     sample_next,
     token_logprobs,
 )
 from instructgen.inference.stops import TextStream
 from instructgen.inference.threads import cpu_threads
-from instructgen.model.checkpoint import load_model
+from instructgen.model.checkpoint import check_model_dir, load_model
+from instructgen.model.model_dir import read_generation_eos
 from instructgen.model.transformer import KVCache, Transformer
 from instructgen.tokenizer import Tokenizer
 
-__all__ = ["Engine", "Request", "SequenceOutput", "StepOutput", "stop_ids_of"]
+# check_model_dir: model/'s whole-directory check, here for serve (which imports inference only)
+__all__ = ["Engine", "Request", "SequenceOutput", "StepOutput", "check_model_dir", "stop_ids_of"]
 
 log = logging.getLogger(__name__)
 _PREFILL_TOKENS = 8192  # prompt tokens prefilled together in one step, at most
@@ -89,9 +90,7 @@ class _Sequence:
         self.num_generated = 0
         self.logprobs: list[TokenLogprob] | None = [] if p.logprobs is not None else None
         self.finish_reason: str | None = None
-        self.generator = (
-            None if p.greedy else make_generator(None if p.seed is None else p.seed + index)
-        )
+        self.generator = choice_generator(p, index)
         self.stop_ids = set(p.stop_token_ids)
         if not p.ignore_eos:
             self.stop_ids |= set(engine.stop_ids)
@@ -577,9 +576,5 @@ class Engine:
 
 def stop_ids_of(model_dir: str | Path, tokenizer: Tokenizer) -> list[int]:
     """Token ids that end a generation: the tokenizer's and generation_config.json's eos ids."""
-    ids = list(tokenizer.stop_ids)
-    path = Path(model_dir) / "generation_config.json"
-    if path.is_file():
-        eos = json.loads(path.read_text(encoding="utf-8")).get("eos_token_id")
-        ids += eos if isinstance(eos, list) else [eos] if isinstance(eos, int) else []
+    ids = list(tokenizer.stop_ids) + read_generation_eos(model_dir)
     return list(dict.fromkeys(ids))

@@ -26,9 +26,12 @@ __all__ = [
     "sample_next",
     "token_logprobs",
     "make_generator",
+    "choice_seed",
+    "choice_generator",
 ]
 
 MAX_LOGPROBS = 20  # OpenAI's limit on top alternatives
+SEED_LIMIT = 2**63 - 2**20  # the largest request seed: choice_seed adds the choice index to it
 
 
 @dataclass
@@ -182,6 +185,18 @@ def make_generator(seed: int | None) -> torch.Generator:
     if seed is None:
         seed = random.SystemRandom().randrange(2**63)
     return torch.Generator().manual_seed(seed)
+
+
+def choice_seed(seed: int | None, index: int) -> int | None:
+    """The seed of choice `index` (0-based) of a request seeded `seed`: seed + index, so choice i
+    of n draws what a lone request seeded seed + i draws; None (unseeded) stays None."""
+    return None if seed is None else seed + index
+
+
+def choice_generator(params: SamplingParams, index: int) -> torch.Generator | None:
+    """The generator choice `index` of a request draws from: None when greedy (nothing is drawn),
+    else make_generator(choice_seed(params.seed, index))."""
+    return None if params.greedy else make_generator(choice_seed(params.seed, index))
 
 
 def apply_penalties(

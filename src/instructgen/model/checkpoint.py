@@ -6,15 +6,15 @@
     generation_config.json   bos / eos / pad ids, so generation stops where an answer ends
     instructgen.json         provenance: how the model was made (data, steps, metrics)
 
-This module maps our module names (model/transformer.py) to Hugging Face's and back. Weights
-are read with safetensors only: nothing is ever unpickled.
+This module maps our module names (model/transformer.py) to Hugging Face's and back; the
+files' names, the small files and publishing live beside it in model_dir.py. Weights are read
+with safetensors only: nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -24,24 +24,50 @@ import torch
 from instructgen.config import from_dict
 from instructgen.errors import ModelDirError
 from instructgen.files import atomic_dir
+from instructgen.model.model_dir import (
+    BEHAVIOUR_FILES,
+    CONFIG_FILE,
+    PROVENANCE_FILE,
+    TOKENIZER_FILE,
+    WEIGHTS_FILE,
+    WEIGHTS_SUFFIX,
+    copy_tokenizer_files,
+    generation_config,
+    has_tokenizer,
+    provenance_history,
+    read_provenance,
+    read_weights,
+    safetensors_header,
+    weight_files,
+    write_generation_config,
+    write_json,
+    write_provenance,
+    write_safetensors,
+)
 from instructgen.model.transformer import ModelConfig, RotaryEmbedding, Transformer
-from instructgen.tokenizer import TOKENIZER_FILES, Tokenizer
+from instructgen.tokenizer import Tokenizer
 
 __all__ = [
     "save_model",
+    "write_model_files",
     "load_model",
+    "read_model_state",
     "load_config",
+    "check_model_dir",
     "hf_config_dict",
     "config_from_hf",
     "model_info",
     "model_digest",
     "PROVENANCE_FILE",
+    # model_dir.py's, imported from here before it existed
+    "copy_tokenizer_files",
+    "generation_config",
+    "provenance_history",
+    "read_provenance",
+    "write_safetensors",
 ]
 
-PROVENANCE_FILE = "instructgen.json"
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-# the files whose bytes decide what a model directory computes (besides its weights)
-_BEHAVIOUR_FILES = ("config.json", "generation_config.json", *TOKENIZER_FILES)
 _digests: dict[tuple, str] = {}  # (path, size, mtime, inode) of every file -> model_digest
 
 
@@ -50,8 +76,8 @@ def model_digest(model_dir: str | Path) -> str:
     tokenizer files of a model directory: any change to any weight changes it. Memoised per
     process on the files' (size, mtime, inode), so asking again costs a stat per file."""
     path = _require_dir(model_dir)
-    files = [path / n for n in _BEHAVIOUR_FILES if (path / n).is_file()]
-    files += sorted(path.glob("*.safetensors"))
+    files = [path / n for n in BEHAVIOUR_FILES if (path / n).is_file()]
+    files += sorted(path.glob("*" + WEIGHTS_SUFFIX))
     key = tuple((f.name, s.st_size, s.st_mtime_ns, s.st_ino) for f in files for s in [f.stat()]) + (
         str(path.resolve()),
     )
@@ -137,7 +163,7 @@ def hf_config_dict(config: ModelConfig) -> dict[str, Any]:
     return data
 
 
-def config_from_hf(data: dict[str, Any], *, source: str = "config.json") -> ModelConfig:
+def config_from_hf(data: dict[str, Any], *, source: str = CONFIG_FILE) -> ModelConfig:
     """Our ModelConfig for a Hugging Face config.json (gpt2, llama, qwen2 and mistral types)."""
     model_type = data.get("model_type")
     common = dict(
@@ -236,9 +262,9 @@ def _first(value: Any) -> int | None:
 
 
 def load_config(model_dir: str | Path) -> ModelConfig:
-    path = _require_dir(model_dir) / "config.json"
+    path = _require_dir(model_dir) / CONFIG_FILE
     if not path.is_file():
-        raise ModelDirError("no config.json: not a model directory", file=str(model_dir))
+        raise ModelDirError(f"no {CONFIG_FILE}: not a model directory", file=str(model_dir))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -360,24 +386,6 @@ def _normalise_prefixes(
     }
 
 
-def _read_safetensors(model_dir: Path) -> dict[str, torch.Tensor]:
-    index = model_dir / "model.safetensors.index.json"
-    if (model_dir / "model.safetensors").is_file():
-        return _load_safetensors(model_dir / "model.safetensors")
-    if index.is_file():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        weights: dict[str, torch.Tensor] = {}
-        for shard in shards:
-            weights.update(_load_safetensors(model_dir / shard))
-        return weights
-    if any(model_dir.glob("*.bin")) or any(model_dir.glob("*.pt")):
-        raise ModelDirError(
-            "holds only pickle weights (*.bin/*.pt), which instructgen never loads; convert them to safetensors",
-            file=str(model_dir),
-        )
-    raise ModelDirError("no model.safetensors found", file=str(model_dir))
-
-
 # ----------------------------------------------------------------------------------------------
 # the directory
 
@@ -401,7 +409,7 @@ def load_model(
     """
     path = _require_dir(model_dir)
     config = load_config(path)
-    state = from_hf_state_dict(config, _read_safetensors(path), source=str(path))
+    state = from_hf_state_dict(config, read_weights(path), source=str(path))
     if dtype == "auto":
         dtype = next(iter(state.values())).dtype
     elif isinstance(dtype, str):
@@ -422,6 +430,11 @@ def load_model(
     return model.to(device=device, dtype=dtype).eval()
 
 
+def read_model_state(model_dir: str | Path) -> dict[str, torch.Tensor]:
+    """Our state dict of a model directory (what a training run resumes from)."""
+    return load_model(model_dir).state_dict()
+
+
 def save_model(
     model: Transformer,
     out_dir: str | Path,
@@ -437,80 +450,66 @@ def save_model(
     The directory is written whole in a temporary place and renamed, so readers never see half a
     model; keep_other_files=True replaces only the model files, leaving e.g. checkpoints/ in place.
     """
-    config = model.config
     out_dir = Path(out_dir)
-    state = to_hf_state_dict(config, state if state is not None else model.state_dict())
-    if dtype is not None:
-        state = {k: v.to(dtype) for k, v in state.items()}
     with atomic_dir(out_dir, keep_other_files=keep_other_files) as tmp:
-        write_safetensors(state, tmp / "model.safetensors")
-        hf = hf_config_dict(config)
-        if dtype is not None:
-            hf["dtype"] = str(dtype).removeprefix("torch.")
-        _write_json(tmp / "config.json", hf)
-        tok = None
-        if isinstance(tokenizer, Tokenizer):
-            tokenizer.save(tmp)
-            tok = tokenizer
-        elif tokenizer is not None:
-            copy_tokenizer_files(tokenizer, tmp)
-            tok = Tokenizer.from_dir(tmp)
-        _write_json(tmp / "generation_config.json", generation_config(config, tok))
-        parameters = sum(v.numel() for k, v in state.items())
-        record = {
-            "instructgen_version": _version(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "parameters": parameters,
-        }
-        record.update(provenance or {})
-        if tok is not None:
-            record.setdefault("tokenizer_fingerprint", tok.fingerprint())
-        _write_json(tmp / PROVENANCE_FILE, record)
+        write_model_files(
+            model, tmp, tokenizer=tokenizer, provenance=provenance, dtype=dtype, state=state
+        )
     return out_dir
 
 
-def write_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    from safetensors.torch import save_file
-
-    save_file(
-        {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-        str(path),
-        metadata={"format": "pt"},
-    )
-
-
-def copy_tokenizer_files(src: str | Path, dst: str | Path) -> None:
-    src = Path(src)
-    if not (src / "tokenizer.json").is_file():
-        raise ModelDirError("no tokenizer.json: not a tokenizer directory", file=str(src))
-    for name in TOKENIZER_FILES:
-        if (src / name).is_file():
-            shutil.copyfile(src / name, Path(dst) / name)
-
-
-def generation_config(config: ModelConfig, tokenizer: Tokenizer | None) -> dict[str, Any]:
-    """generation_config.json: ids that start, end and pad a generation."""
-    stop = tokenizer.stop_ids if tokenizer is not None else [config.eos_token_id]
-    stop = [i for i in stop if i is not None]
-    data: dict[str, Any] = {
-        "bos_token_id": config.bos_token_id,
-        "pad_token_id": config.pad_token_id,
+def write_model_files(
+    model: Transformer,
+    model_dir: Path,
+    *,
+    tokenizer: Tokenizer | str | Path | None = None,
+    provenance: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
+    state: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """The files of save_model, written into the existing model_dir as they are: callers write
+    into a temporary directory that they rename (save_model, a training checkpoint)."""
+    config = model.config
+    state = to_hf_state_dict(config, state if state is not None else model.state_dict())
+    if dtype is not None:
+        state = {k: v.to(dtype) for k, v in state.items()}
+    write_safetensors(state, model_dir / WEIGHTS_FILE)
+    hf = hf_config_dict(config)
+    if dtype is not None:
+        hf["dtype"] = str(dtype).removeprefix("torch.")
+    write_json(model_dir / CONFIG_FILE, hf)
+    tok = None
+    if isinstance(tokenizer, Tokenizer):
+        tokenizer.save(model_dir)
+        tok = tokenizer
+    elif tokenizer is not None:
+        copy_tokenizer_files(tokenizer, model_dir)
+        tok = Tokenizer.from_dir(model_dir)
+    write_generation_config(model_dir, tok, config)
+    parameters = sum(v.numel() for k, v in state.items())
+    record = {
+        "instructgen_version": _version(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "parameters": parameters,
     }
-    data["eos_token_id"] = stop[0] if len(stop) == 1 else stop or None
-    return {k: v for k, v in data.items() if v is not None}
+    record.update(provenance or {})
+    if tok is not None:
+        record.setdefault("tokenizer_fingerprint", tok.fingerprint())
+    write_provenance(model_dir, record)
 
 
-def read_provenance(model_dir: str | Path) -> dict[str, Any]:
-    path = Path(model_dir) / PROVENANCE_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
-def provenance_history(model_dir: str | Path) -> list[dict[str, Any]]:
-    """The stages that made a model (init, pretrain, finetune ...), oldest first."""
-    record = read_provenance(model_dir)
-    if not record:
-        return []
-    return record.get("history") or [{k: v for k, v in record.items() if k != "history"}]
+def check_model_dir(model_dir: str | Path) -> ModelConfig:
+    """The config of a model directory that generation can run, after checking it whole without
+    loading weights: config.json parses, every weight file holds every byte its header names,
+    and a tokenizer is there. A ModelDirError naming the file otherwise."""
+    path = _require_dir(model_dir)
+    config = load_config(path)
+    model_info(path)
+    if not has_tokenizer(path):
+        raise ModelDirError(
+            f"no {TOKENIZER_FILE}: generation needs the model's tokenizer", file=str(path)
+        )
+    return config
 
 
 def model_info(model_dir: str | Path) -> dict[str, Any]:
@@ -518,15 +517,11 @@ def model_info(model_dir: str | Path) -> dict[str, Any]:
     path = _require_dir(model_dir)
     config = load_config(path)
     params, dtypes = 0, set()
-    files = (
-        [path / "model.safetensors"]
-        if (path / "model.safetensors").is_file()
-        else sorted(path.glob("*.safetensors"))
-    )
+    files = weight_files(path)
     if not files:
-        _read_safetensors(path)  # raises the right error
+        read_weights(path)  # raises the right error
     for file in files:
-        header = _safetensors_header(file)
+        header = safetensors_header(file)
         for name, meta in header.items():
             if name == "__metadata__":
                 continue
@@ -535,7 +530,7 @@ def model_info(model_dir: str | Path) -> dict[str, Any]:
                 count *= dim
             params += count
             dtypes.add(meta["dtype"])
-    raw = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    raw = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     return {
         "path": str(path),
         "model_type": raw.get("model_type"),
@@ -549,50 +544,15 @@ def model_info(model_dir: str | Path) -> dict[str, Any]:
         "vocab_size": config.vocab_size,
         "dtype": ",".join(sorted(dtypes)),
         "tied_embeddings": config.tie_embeddings,
-        "tokenizer": (path / "tokenizer.json").is_file(),
+        "tokenizer": (path / TOKENIZER_FILE).is_file(),
         "chat_template": bool(Tokenizer.from_dir(path).chat_template)
-        if (path / "tokenizer.json").is_file()
+        if (path / TOKENIZER_FILE).is_file()
         else False,
         "provenance": read_provenance(path),
     }
 
 
-def _safetensors_header(file: Path) -> dict[str, Any]:
-    """The JSON header of a safetensors file, after checking that the file holds every byte the
-    header points at (a truncated or corrupt file is a ModelDirError naming it, not a crash)."""
-    total = file.stat().st_size
-    with file.open("rb") as f:
-        size = int.from_bytes(f.read(8), "little")
-        try:
-            if total < 8 or 8 + size > total:
-                raise ValueError("shorter than its header says")
-            header = json.loads(f.read(size))
-            ends = [m["data_offsets"][1] for k, m in header.items() if k != "__metadata__"]
-            if max(ends, default=0) != total - 8 - size:
-                raise ValueError("its tensors do not cover the file (truncated?)")
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-            raise ModelDirError(
-                f"corrupt or truncated safetensors file: {exc}", file=str(file)
-            ) from None
-    return header
-
-
-def _load_safetensors(file: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    _safetensors_header(file)
-    try:
-        return load_file(str(file))
-    except SafetensorError as exc:
-        raise ModelDirError(f"corrupt safetensors file: {exc}", file=str(file)) from None
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-
-
 def _version() -> str:
-    from instructgen import __version__
+    from instructgen.version import __version__
 
     return __version__

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from instructgen.errors import DataError
+from instructgen.jsonl import read_json_lines, split_lines
 from instructgen.safety import check_text
 from instructgen.safety.moderation import Policy
 from instructgen.safety.pii import redact
@@ -29,19 +30,12 @@ def read_input(path: str | None) -> tuple[str, str]:
         ) from None
 
 
-def _records(text: str, source: str) -> Iterable[tuple[int, dict[str, Any] | None, str]]:
-    """(line number, record or None for a blank line, raw line) for each JSONL line."""
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            yield n, None, line
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg}", file=source, line=n) from None
+def _records(lines: list[str], source: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) for each non-blank JSONL line; each must be a JSON object."""
+    for n, record in read_json_lines(lines, file=source):
         if not isinstance(record, dict):
             raise DataError("expected a JSON object", file=source, line=n)
-        yield n, record, line
+        yield n, record
 
 
 def _field_texts(record: dict[str, Any], field: str, source: str, line: int) -> list[str]:
@@ -76,11 +70,9 @@ def redact_document(
     kinds = None if kinds is None else list(kinds)
     if field is None:
         return redact(text, kinds=kinds, style=style, salt=salt)[0]
-    out = []
-    for n, record, line in _records(text, source):
-        if record is None:
-            out.append(line)
-            continue
+    lines = split_lines(text)
+    out = list(lines)  # blank lines stay as they are
+    for n, record in _records(lines, source):
         _field_texts(record, field, source, n)  # validates
         value = record[field]
         if isinstance(value, str):
@@ -88,7 +80,7 @@ def redact_document(
         else:
             for m in value:
                 m["content"] = redact(m["content"], kinds=kinds, style=style, salt=salt)[0]
-        out.append(json.dumps(record, ensure_ascii=False))
+        out[n - 1] = json.dumps(record, ensure_ascii=False)
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 
@@ -100,10 +92,9 @@ def check_document(
     if field is None:
         return [check_text(text, policy)]
     reports = []
-    for n, record, _ in _records(text, source):
-        if record is not None:
-            joined = "\n".join(_field_texts(record, field, source, n))
-            reports.append({"line": n, **check_text(joined, policy)})
+    for n, record in _records(split_lines(text), source):
+        joined = "\n".join(_field_texts(record, field, source, n))
+        reports.append({"line": n, **check_text(joined, policy)})
     return reports
 
 

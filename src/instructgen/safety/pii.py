@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from instructgen.errors import ConfigError
+from instructgen.text import CJK_BASIC
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,6 @@ def _secret_value(value: str) -> bool:
 
 _L = r"(?<![0-9A-Za-z])"  # ASCII-only boundaries (see the module docstring)
 _R = r"(?![0-9A-Za-z])"
-_CJK = "\u4e00-\u9fff"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
 _DATE = (
     r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{4}年\d{1,2}月\d{1,2}日?|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
@@ -355,7 +355,7 @@ DETECTORS: tuple[Detector, ...] = (
     _d(
         "address_cn",
         "address",
-        rf"[{_CJK}]{{2,20}}?(?:路|街|大道|大街|巷|胡同|弄)\d{{1,5}}(?:-\d{{1,5}})?号院?"
+        rf"[{CJK_BASIC}]{{2,20}}?(?:路|街|大道|大街|巷|胡同|弄)\d{{1,5}}(?:-\d{{1,5}})?号院?"
         r"(?:\d{1,4}(?:号楼|栋|幢|座))?(?:\d{1,3}单元)?(?:\d{1,5}(?:室|房))?",
         30,
         adjust=_trim_cn_address,

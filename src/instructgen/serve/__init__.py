@@ -3,7 +3,7 @@
     instructgen serve --model runs/quickstart/model          # or: python -m instructgen.serve
     from instructgen.serve import create_app, run
 
-Names load on first use, so `from instructgen.serve.__main__ import add_arguments` (what the CLI
+Names load on first use, so `from instructgen.serve.options import add_arguments` (what the CLI
 does to build its parser) imports neither FastAPI nor torch.
 """
 

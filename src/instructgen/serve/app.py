@@ -3,6 +3,8 @@
     app = create_app("runs/quickstart/model", api_keys=["sk-local"])   # ASGI app
     run("runs/quickstart/model", port=8000)                           # uvicorn on 127.0.0.1
 
+Applications add their routes and pages through `extensions` (serve.extensions.Extension).
+
 Every error is OpenAI's shape {"error": {"message", "type", "param", "code"}}: validation 400
 (not FastAPI's 422), bad or missing key 401, unknown route or model 404, body too large 413,
 queue full 429 (with Retry-After), model loading 503. The model loads on a background thread
@@ -12,7 +14,6 @@ never logged.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import logging
 import re
@@ -30,13 +31,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
-from starlette.routing import NoMatchFound
 
 from instructgen import __version__, pages
-from instructgen.errors import ModelDirError, UserError
-from instructgen.inference.engine import Engine
-from instructgen.model.checkpoint import load_config, model_info
+from instructgen.errors import UserError
+from instructgen.inference.engine import Engine, check_model_dir
 from instructgen.serve import completions as api
+from instructgen.serve.extensions import Extension
 from instructgen.serve.metrics import Metrics
 from instructgen.serve.protocol import (
     ChatCompletionRequest,
@@ -58,8 +58,9 @@ __all__ = ["create_app", "run", "error_response"]
 log = logging.getLogger("instructgen.serve")
 
 _UNION_TAG = re.compile(r"(constrained-)?(str|int|float|bool)|.*\[.*\]|function-.*")
-# reachable without a key: the web pages (their API calls send the key), health, metrics
-_OPEN_PATHS = ("/", "/support", "/health")  # the pages and the load balancer's probe
+# reachable without a key: the chat page (its API calls send the key), the load balancer's
+# probe, the extensions' public paths, and with public_metrics the metrics
+_OPEN_PATHS = ("/", "/health")
 _METRICS_PATHS = ("/metrics", "/openapi.json")  # open too with public_metrics
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -129,13 +130,15 @@ class _Guard:
         metrics: Metrics,
         body_timeout: float = 30.0,
         public_metrics: bool = False,
+        public_paths: Sequence[str] = (),
     ):
         self.app = app
         self.keys = [k.encode() for k in api_keys]
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
         self.body_timeout = body_timeout
-        self.open_paths = _OPEN_PATHS + (_METRICS_PATHS if public_metrics else ())
+        metrics_paths = _METRICS_PATHS if public_metrics else ()
+        self.open_paths = (*_OPEN_PATHS, *public_paths, *metrics_paths)
 
     def _authorized(self, scope: dict[str, Any]) -> bool:
         header = dict(scope.get("headers") or []).get(b"authorization", b"")
@@ -231,16 +234,13 @@ def create_app(
     moderation: str | Path | None = None,
     body_timeout: float = 30.0,
     public_metrics: bool = False,
+    extensions: Sequence[Extension] = (),
 ) -> FastAPI:
-    """The server app for one model directory. The model loads when the app starts (lifespan);
-    a directory that is not a model raises ModelDirError here, before anything listens."""
+    """The server app for one model directory, with the extensions' routes after its own. The
+    model loads when the app starts (lifespan); a directory that is not a model raises
+    ModelDirError here, before anything listens (and before any extension's router is built)."""
     model_dir = Path(model_dir)
-    config = load_config(model_dir)
-    model_info(model_dir)  # a truncated or corrupt weight file fails here, not in every request
-    if not (model_dir / "tokenizer.json").is_file() and not (model_dir / "vocab.json").is_file():
-        raise ModelDirError(
-            "no tokenizer.json: the server needs the model's tokenizer", file=str(model_dir)
-        )
+    config = check_model_dir(model_dir)  # a truncated weight file fails here, not per request
     for name, value in (("max_batch", max_batch), ("max_queue", max_queue)):
         if value < 1:
             raise UserError(f"must be >= 1, got {value}", field=name)
@@ -283,9 +283,12 @@ def create_app(
         metrics=metrics,
         body_timeout=body_timeout,
         public_metrics=public_metrics,
+        public_paths=[path for ext in extensions for path in ext.public_paths],
     )
     _add_error_handlers(app)
     _add_routes(app, state)
+    for ext in extensions:
+        app.include_router(ext.router())
     return app
 
 
@@ -350,6 +353,15 @@ def _validation_error(errors: Sequence[dict[str, Any]]) -> JSONResponse:
 
 
 def _add_routes(app: FastAPI, state: ServerState) -> None:
+    """Every route of the server itself, in matching order."""
+    _add_page_routes(app, state)
+    _add_model_routes(app, state)
+    _add_completion_routes(app, state)
+    _add_token_routes(app, state)
+
+
+def _add_page_routes(app: FastAPI, state: ServerState) -> None:
+    """The chat page, the health probe and the Prometheus metrics."""
     page = pages.page("instructgen.serve", "index.html")
 
     @app.get("/", include_in_schema=False)
@@ -369,6 +381,10 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
     async def metrics() -> Response:
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
+
+def _add_model_routes(app: FastAPI, state: ServerState) -> None:
+    """GET /v1/models and /v1/models/{name}: the served model and its aliases."""
+
     def card(name: str) -> ModelCard:
         return ModelCard(id=name, root=state.served_model_name, max_model_len=state.context_length)
 
@@ -380,29 +396,39 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
     async def model(model: str) -> Response:
         return _json(card(state.model_name(model)))
 
-    def warn_ignored(body: Any) -> None:
-        ignored = body.ignored_fields()
-        if ignored:  # a client's field names, escaped (no forged lines) and cut (no 200 KB lines)
-            names = ", ".join(ascii(n if len(n) <= 40 else n[:40] + "...") for n in ignored[:10])
-            more = f" and {len(ignored) - 10} more" if len(ignored) > 10 else ""
-            log.warning("ignoring unknown request fields: %s%s", names, more)
+
+def _warn_ignored(body: Any) -> None:
+    """Log the request's unknown fields (their names only, never their values)."""
+    ignored = body.ignored_fields()
+    if ignored:  # a client's field names, escaped (no forged lines) and cut (no 200 KB lines)
+        names = ", ".join(ascii(n if len(n) <= 40 else n[:40] + "...") for n in ignored[:10])
+        more = f" and {len(ignored) - 10} more" if len(ignored) > 10 else ""
+        log.warning("ignoring unknown request fields: %s%s", names, more)
+
+
+def _add_completion_routes(app: FastAPI, state: ServerState) -> None:
+    """The OpenAI generation endpoints: completions (and the legacy engines route) and chat."""
 
     @app.post("/v1/completions", response_model=api.CompletionResponse)
     async def completions(body: CompletionRequest, request: HTTPRequest) -> Any:
-        warn_ignored(body)
+        _warn_ignored(body)
         return _answer(await api.completion(state, body, request))
 
     @app.post("/v1/engines/{engine}/completions", response_model=api.CompletionResponse)
     async def engine_completions(engine: str, body: CompletionRequest, request: HTTPRequest) -> Any:
-        warn_ignored(body)
+        _warn_ignored(body)
         state.model_name(engine, param="engine")
         body.model = body.model or engine
         return _answer(await api.completion(state, body, request))
 
     @app.post("/v1/chat/completions", response_model=api.ChatCompletionResponse)
     async def chat_completions(body: ChatCompletionRequest, request: HTTPRequest) -> Any:
-        warn_ignored(body)
+        _warn_ignored(body)
         return _answer(await api.chat_completion(state, body, request))
+
+
+def _add_token_routes(app: FastAPI, state: ServerState) -> None:
+    """POST /tokenize and /detokenize (vLLM's extras)."""
 
     @app.post("/tokenize", response_model=TokenizeResponse)
     async def tokenize(body: TokenizeRequest) -> Response:
@@ -501,7 +527,7 @@ def run(
     threads: int | None = None,
     log_level: str = "info",
     moderation: str | Path | None = None,
-    extend: Callable[[FastAPI], None] | None = None,
+    extensions: Sequence[Extension] = (),
     body_timeout: float = 30.0,
     header_timeout: float = 10.0,
     public_metrics: bool = False,
@@ -509,7 +535,7 @@ def run(
 ) -> None:
     """Serve a model directory with uvicorn until interrupted (Ctrl-C).
 
-    extend(app) may add routes (the CLI mounts the customer-service bot with it)."""
+    extensions add their routes and pages (the CLI mounts the customer-service bot so)."""
     import uvicorn
 
     from instructgen.safety import install_log_redaction
@@ -528,9 +554,8 @@ def run(
         moderation=moderation,
         body_timeout=body_timeout,
         public_metrics=public_metrics,
+        extensions=extensions,
     )
-    if extend is not None:
-        extend(app)
     config = uvicorn.Config(
         app,
         host=host,
@@ -543,7 +568,7 @@ def run(
     install_log_redaction()
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     log.info("OpenAI API at http://%s:%d/v1, chat page at http://%s:%d/", shown, port, shown, port)
-    with contextlib.suppress(NoMatchFound):  # mounted by extend (instructgen.apps.support)
-        page = app.url_path_for("support_page")
-        log.info("customer-service page at http://%s:%d%s", shown, port, page)
+    for ext in extensions:
+        for what, path in ext.pages.items():
+            log.info("%s page at http://%s:%d%s", what, shown, port, path)
     _graceful_server(config, shutdown_grace, app.state.server.scheduler.close).run()

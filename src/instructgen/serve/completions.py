@@ -91,10 +91,9 @@ def sampling_params(
         raise UserError(
             "stream_options is only allowed when stream is true", field="stream_options"
         )
-    temperature = req.temperature
     return SamplingParams.from_kwargs(
         max_tokens=max_tokens,
-        temperature=temperature,
+        temperature=req.temperature,
         top_p=req.top_p,
         top_k=req.top_k,
         min_p=req.min_p,

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer
 
+from instructgen.inference.sampling import MAX_LOGPROBS, SEED_LIMIT
+
 __all__ = [
     "ChatCompletionChunk",
     "ChatCompletionRequest",
@@ -53,12 +55,10 @@ __all__ = [
 ]
 
 MAX_N = 128
-MAX_LOGPROBS = 20
 MAX_STOPS = 32
 MAX_STOP_CHARS = 512  # each stop string is searched for at every token
 MAX_MESSAGES = 2048
 MAX_TOOLS = 128  # OpenAI's limit on tools; also on the calls of one message
-SEED_LIMIT = 2**63 - 2**20  # the engine adds the choice index to the seed
 
 
 def _valid_text(text: str) -> str:

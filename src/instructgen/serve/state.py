@@ -48,11 +48,12 @@ class ServerState:
         if self.policy is None:
             return
         from instructgen.safety import moderate, refusal
+        from instructgen.text import CJK_BASIC_RE
 
         text = "\n".join(texts)
         result = moderate(text, self.policy)
         if result.blocked:
-            lang = "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
+            lang = "zh" if CJK_BASIC_RE.search(text) else "en"
             raise ContentPolicyViolation(refusal(result, lang, self.policy), field=param)
 
     def model_name(self, requested: str | None, param: str = "model") -> str:

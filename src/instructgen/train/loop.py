@@ -9,11 +9,11 @@ at any point and resumed from its last checkpoint ends with the same weights as 
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -25,6 +25,7 @@ from instructgen.config import to_dict
 from instructgen.errors import ConfigError
 from instructgen.train.distributed import Dist
 from instructgen.train.objectives import Batch, generator_for, loss_and_count
+from instructgen.train.report import MetricsLog, plot_losses, progress_bar
 from instructgen.train.state import (
     ModelIO,
     find_latest,
@@ -127,7 +128,12 @@ def model_forward(model: nn.Module, batch: Batch) -> torch.Tensor:
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
-    """lr·step/warmup during warmup, then min_lr + ½(lr − min_lr)(1 + cos(π·progress))."""
+    """The learning rate of step s (counted from 0): linear warmup, then cosine decay.
+
+    lr(s) = lr · (s + 1) / warmup                          for s < warmup
+    lr(s) = min_lr + ½ (lr − min_lr) (1 + cos(π · p))      after, with
+    p = min(1, (s − warmup) / max(1, max_steps − warmup)),  min_lr = lr · min_lr_ratio
+    """
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     progress = min(
@@ -164,6 +170,11 @@ def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | N
     return torch.bfloat16 if cpu_has_native_bf16() else None
 
 
+def autocast(device: torch.device, amp: torch.dtype | None) -> torch.autocast:
+    """Autocast to `amp` on `device`; a no-op context when amp is None (plain fp32)."""
+    return torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None)
+
+
 def cpu_has_native_bf16() -> bool:
     try:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
@@ -173,28 +184,6 @@ def cpu_has_native_bf16() -> bool:
 
 def _step_seed(seed: int, rank: int, step: int) -> int:
     return (seed * 1_000_003 + rank * 7919 + step) % (2**62)
-
-
-class MetricsLog:
-    """metrics.jsonl: one JSON object per logged step or evaluation (lines past a resume point dropped)."""
-
-    def __init__(self, path: Path, *, resume_step: int | None, enabled: bool):
-        self.path, self.enabled, self.rows = path, enabled, []
-        if not enabled:
-            return
-        if resume_step is not None and path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                row = json.loads(line) if line.strip() else None
-                if row and row["step"] <= resume_step:
-                    self.rows.append(row)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps(r) + "\n" for r in self.rows), encoding="utf-8")
-
-    def write(self, row: dict) -> None:
-        if self.enabled:
-            self.rows.append(row)
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
 
 
 def train(
@@ -214,145 +203,263 @@ def train(
     """Train `model` on batches drawn from `sources` ({name: (source, weight)}); returns a summary.
 
     The loss is `loss_fn(model, batch)` (default: token_loss(forward)); the extra metrics it
-    returns are averaged over each logging window and written beside the loss.
+    returns are averaged over the logged step's targets and written beside the loss.
 
     Writes out_dir/checkpoints/step_N (model dir + optimizer + state), out_dir/metrics.jsonl,
     out_dir/loss_curve.png and, at the end, the final model files in out_dir itself.
     """
-    dist = dist or Dist.from_env()
-    loss_fn = loss_fn or token_loss(forward)
-    out_dir = Path(out_dir)
-    ckpt_root = out_dir / "checkpoints"
-    model.to(dist.device)
-    trained = dist.wrap(model, fsdp=config.fsdp, block_types=block_types)
-    optimizer = make_optimizer(model, config)  # after wrapping: FSDP2 replaces the parameters
-    if config.compile:
-        trained = torch.compile(trained)
-
-    start_step, best, bad_evals = 0, {"val_loss": math.inf, "step": None}, 0
-    latest = find_latest(ckpt_root) if resume else None
-    if latest is not None:
-        optim_state, state, _ = load_checkpoint(latest)
-        restore_full_state(model, optimizer, io.load_state(latest), optim_state, strict=io.strict)
-        start_step, best, bad_evals = state["step"], state["best"], state.get("bad_evals", 0)
-    log = MetricsLog(
-        out_dir / "metrics.jsonl", resume_step=start_step if latest else None, enabled=dist.main
+    run = _Run(
+        model,
+        sources,
+        config,
+        Path(out_dir),
+        io=io,
+        loss_fn=loss_fn or token_loss(forward),
+        resume=resume,
+        dist=dist or Dist.from_env(),
+        block_types=block_types,
+        show_progress=show_progress,
     )
-    if dist.main and latest is not None:
-        print(f"resumed from {latest} (step {start_step})", file=sys.stderr)
-
-    names = list(sources)
-    weights = torch.tensor([sources[n][1] for n in names], dtype=torch.float64)
-    global_batch = config.batch_size * config.grad_accum * dist.world
-    amp = autocast_dtype(config, dist.device)
-    tokens_per_step = global_batch * config.seq_len
-    progress = _progress(config.max_steps, start_step, enabled=show_progress and dist.main)
-    window_start, window_tokens = time.perf_counter(), 0
-    model.train()
-    step = start_step
-    stopped_early = False
-    for step in range(start_step, config.max_steps):
+    step, stopped_early = run.start_step, False
+    for step in range(run.start_step, config.max_steps):
         lr = lr_at(step, config)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        torch.manual_seed(_step_seed(config.seed, dist.rank, step))  # dropout noise of this step
-        task_sums: dict[str, list[float]] = {n: [0.0, 0.0] for n in names}
-        extra_sums: dict[str, float] = {}
-        for micro in range(config.grad_accum):
-            generator = generator_for(config.seed, step, micro, dist.rank)
-            name = (
-                names[int(torch.multinomial(weights, 1, generator=generator))]
-                if len(names) > 1
-                else names[0]
-            )
-            first = step * global_batch + (micro * dist.world + dist.rank) * config.batch_size
-            batch = (
-                sources[name][0].train_batch(first, config.batch_size, generator).to(dist.device)
-            )
-            sync = micro == config.grad_accum - 1 or not hasattr(trained, "no_sync")
-            with (
-                trained.no_sync() if not sync else _nullcontext(),
-                torch.autocast(
-                    dist.device.type, dtype=amp or torch.float32, enabled=amp is not None
-                ),
-            ):
-                loss, count, extras = loss_fn(trained, batch)
-            (loss / config.grad_accum).backward()
-            task_sums[name][0] += loss.item() * count
-            task_sums[name][1] += count
-            for key, value in extras.items():
-                extra_sums[key] = extra_sums.get(key, 0.0) + value * count
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        window_tokens += tokens_per_step
-
+        stats = run.optimizer_step(step, lr)
         done = step + 1
-        if done % config.log_every == 0 or done == config.max_steps:
-            keys = sorted(extra_sums)
-            flat = dist.all_reduce_sum(
-                [v for n in names for v in task_sums[n]] + [extra_sums[k] for k in keys]
-            )
-            sums = {n: (flat[2 * i], flat[2 * i + 1]) for i, n in enumerate(names)}
-            total, count = sum(s for s, _ in sums.values()), sum(c for _, c in sums.values())
-            elapsed = time.perf_counter() - window_start
-            row = {
-                "step": done,
-                "loss": total / max(count, 1),
-                "lr": lr,
-                "grad_norm": float(grad_norm),
-                "tokens_per_s": window_tokens / max(elapsed, 1e-9),
-            }
-            if len(names) > 1:
-                row["task_loss"] = {n: s / c for n, (s, c) in sums.items() if c}
-            extras_row = {k: v / max(count, 1) for k, v in zip(keys, flat[2 * len(names) :])}
-            row.update(extras_row)
-            log.write(row)
-            progress.update(done - progress.n)
-            progress.set_postfix(
-                loss=f"{row['loss']:.3f}",
-                lr=f"{lr:.2e}",
-                tok_s=f"{row['tokens_per_s']:.0f}",
-                **{k.rsplit("/", 1)[-1]: f"{v:.3f}" for k, v in extras_row.items()},
-            )
-            window_start, window_tokens = time.perf_counter(), 0
-
-        evaluate_now = done % config.eval_every == 0 or done == config.max_steps
-        if evaluate_now:
-            val = evaluate(trained, sources, config, dist, loss_fn, amp)
-            model.train()
-            if val:
-                log.write({"step": done, **val})
-                if val["val_loss"] < best["val_loss"]:
-                    best, bad_evals = {"val_loss": val["val_loss"], "step": done}, 0
-                else:
-                    bad_evals += 1
-        stop = config.early_stopping_patience > 0 and bad_evals >= config.early_stopping_patience
-        if done % config.save_every == 0 or done == config.max_steps or stop:
-            state = {
-                "step": done,
-                "best": best,
-                "bad_evals": bad_evals,
-                "config": to_dict(config),
-                "world_size": dist.world,
-            }
-            _checkpoint(model, optimizer, ckpt_root, done, state, io.save, dist, config)
+        if _due(done, config.log_every, config):
+            run.log(done, lr, stats)
+        if _due(done, config.eval_every, config):
+            run.evaluate(done)
+        stop = run.patience_spent()
+        if _due(done, config.save_every, config) or stop:
+            run.checkpoint(done)
         if stop:
             stopped_early = True
             break
-    progress.close()
+    return run.finish(step, stopped_early)
 
-    final_step = step + 1 if config.max_steps > start_step else start_step
-    if dist.main:
-        chosen = best["step"] if io.publish == "best" and best["step"] else final_step
-        io.publish_dir(
-            ckpt_root / f"step_{chosen:07d}",
-            out_dir,
-            {"best_checkpoint": best, "published_step": chosen},
+
+def _due(done: int, every: int, config: TrainConfig) -> bool:
+    """Whether a periodic action (log, evaluation, checkpoint) falls after step `done`: every
+    `every` steps, and always after the last step."""
+    return done % every == 0 or done == config.max_steps
+
+
+@dataclass
+class _StepStats:
+    """What one optimizer step measured on this rank: [Σ loss·count, Σ count] per source, the
+    loss's extra metrics as Σ value·count, and the gradient norm before clipping."""
+
+    task_sums: dict[str, list[float]]
+    extra_sums: dict[str, float] = field(default_factory=dict)
+    grad_norm: float | torch.Tensor = 0.0
+
+    def add(self, name: str, loss: float, count: int, extras: dict[str, float]) -> None:
+        """Count one micro-batch of source `name`: its mean loss over `count` targets."""
+        self.task_sums[name][0] += loss * count
+        self.task_sums[name][1] += count
+        for key, value in extras.items():
+            self.extra_sums[key] = self.extra_sums.get(key, 0.0) + value * count
+
+
+class _Run:
+    """One call of train(): the model and its optimizer, the sources, the metrics log, and the
+    state a checkpoint carries (the best validation loss, evaluations without improvement)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        sources: dict[str, tuple[BatchSource, float]],
+        config: TrainConfig,
+        out_dir: Path,
+        *,
+        io: ModelIO,
+        loss_fn: LossFn,
+        resume: bool,
+        dist: Dist,
+        block_types: tuple[type, ...],
+        show_progress: bool,
+    ):
+        self.model, self.sources, self.config, self.out_dir = model, sources, config, out_dir
+        self.io, self.loss_fn, self.dist = io, loss_fn, dist
+        self.ckpt_root = out_dir / "checkpoints"
+        model.to(dist.device)
+        self.trained = dist.wrap(model, fsdp=config.fsdp, block_types=block_types)
+        self.optimizer = make_optimizer(model, config)  # after wrapping: FSDP2 replaces parameters
+        if config.compile:
+            self.trained = torch.compile(self.trained)
+        latest = find_latest(self.ckpt_root) if resume else None
+        self._restore(latest)
+        self.metrics = MetricsLog(
+            out_dir / "metrics.jsonl",
+            resume_step=self.start_step if latest else None,
+            enabled=dist.main,
         )
-        _plot(log.rows, out_dir / "loss_curve.png")
-    dist.barrier()
-    return {"steps": final_step, "best": best, "stopped_early": stopped_early, "metrics": log.rows}
+        if dist.main and latest is not None:
+            print(f"resumed from {latest} (step {self.start_step})", file=sys.stderr)
+        self.names = list(sources)
+        self.weights = torch.tensor([sources[n][1] for n in self.names], dtype=torch.float64)
+        self.global_batch = config.batch_size * config.grad_accum * dist.world
+        self.amp = autocast_dtype(config, dist.device)
+        self.progress = progress_bar(
+            config.max_steps, self.start_step, enabled=show_progress and dist.main
+        )
+        self.window_start, self.window_tokens = time.perf_counter(), 0
+        model.train()
+
+    def _restore(self, latest: Path | None) -> None:
+        """Start from scratch, or from checkpoint `latest`: weights, optimizer and trainer state."""
+        self.start_step, self.best, self.bad_evals = 0, {"val_loss": math.inf, "step": None}, 0
+        if latest is None:
+            return
+        optim_state, state, _ = load_checkpoint(latest)
+        restore_full_state(
+            self.model,
+            self.optimizer,
+            self.io.load_state(latest),
+            optim_state,
+            strict=self.io.strict,
+        )
+        self.start_step, self.best = state["step"], state["best"]
+        self.bad_evals = state.get("bad_evals", 0)
+
+    def optimizer_step(self, step: int, lr: float) -> _StepStats:
+        """Step `step` at learning rate `lr`: grad_accum micro-batches, each loss divided by
+        grad_accum so the gradients add up to the mean's, then clipping and one AdamW update.
+        The dropout noise is seeded by (seed, rank, step), which makes resume exact."""
+        config = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        torch.manual_seed(_step_seed(config.seed, self.dist.rank, step))
+        stats = _StepStats({n: [0.0, 0.0] for n in self.names})
+        for micro in range(config.grad_accum):
+            name, batch = self._micro_batch(step, micro)
+            loss, count, extras = self._forward(batch, sync=micro == config.grad_accum - 1)
+            (loss / config.grad_accum).backward()
+            stats.add(name, loss.item(), count, extras)
+        stats.grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.window_tokens += self.global_batch * config.seq_len
+        return stats
+
+    def _micro_batch(self, step: int, micro: int) -> tuple[str, Batch]:
+        """(source name, batch) of micro-batch `micro` of step `step` on this rank: the source is
+        drawn by weight and the samples indexed, both from (seed, step, micro, rank) alone."""
+        config, dist, names = self.config, self.dist, self.names
+        generator = generator_for(config.seed, step, micro, dist.rank)
+        name = (
+            names[int(torch.multinomial(self.weights, 1, generator=generator))]
+            if len(names) > 1
+            else names[0]
+        )
+        first = step * self.global_batch + (micro * dist.world + dist.rank) * config.batch_size
+        batch = self.sources[name][0].train_batch(first, config.batch_size, generator)
+        return name, batch.to(self.dist.device)
+
+    def _forward(self, batch: Batch, *, sync: bool) -> tuple[torch.Tensor, int, dict[str, float]]:
+        """The loss of one micro-batch under autocast; DDP syncs gradients only when `sync`."""
+        sync = sync or not hasattr(self.trained, "no_sync")
+        with (
+            self.trained.no_sync() if not sync else nullcontext(),
+            autocast(self.dist.device, self.amp),
+        ):
+            return self.loss_fn(self.trained, batch)
+
+    def log(self, done: int, lr: float, stats: _StepStats) -> None:
+        """Write the metrics row of step `done` (its loss over every rank's micro-batches, per
+        source when there are several, its extra metrics, lr, gradient norm, tokens/s since the
+        last row) and show it on the progress bar."""
+        keys, names = sorted(stats.extra_sums), self.names
+        flat = self.dist.all_reduce_sum(
+            [v for n in names for v in stats.task_sums[n]] + [stats.extra_sums[k] for k in keys]
+        )
+        sums = {n: (flat[2 * i], flat[2 * i + 1]) for i, n in enumerate(names)}
+        total, count = sum(s for s, _ in sums.values()), sum(c for _, c in sums.values())
+        elapsed = time.perf_counter() - self.window_start
+        row = {
+            "step": done,
+            "loss": total / max(count, 1),
+            "lr": lr,
+            "grad_norm": float(stats.grad_norm),
+            "tokens_per_s": self.window_tokens / max(elapsed, 1e-9),
+        }
+        if len(names) > 1:
+            row["task_loss"] = {n: s / c for n, (s, c) in sums.items() if c}
+        extras = {k: v / max(count, 1) for k, v in zip(keys, flat[2 * len(names) :])}
+        row.update(extras)
+        self.metrics.write(row)
+        self._show(done, row, extras)
+        self.window_start, self.window_tokens = time.perf_counter(), 0
+
+    def _show(self, done: int, row: dict[str, Any], extras: dict[str, float]) -> None:
+        """Advance the progress bar to step `done` and show the row's loss, lr and throughput."""
+        self.progress.update(done - self.progress.n)
+        self.progress.set_postfix(
+            loss=f"{row['loss']:.3f}",
+            lr=f"{row['lr']:.2e}",
+            tok_s=f"{row['tokens_per_s']:.0f}",
+            **{k.rsplit("/", 1)[-1]: f"{v:.3f}" for k, v in extras.items()},
+        )
+
+    def evaluate(self, done: int) -> None:
+        """Validate after step `done`, log the result, and keep the best validation loss and the
+        count of evaluations since it improved (early stopping's patience)."""
+        val = evaluate(self.trained, self.sources, self.config, self.dist, self.loss_fn, self.amp)
+        self.model.train()
+        if not val:
+            return
+        self.metrics.write({"step": done, **val})
+        if val["val_loss"] < self.best["val_loss"]:
+            self.best, self.bad_evals = {"val_loss": val["val_loss"], "step": done}, 0
+        else:
+            self.bad_evals += 1
+
+    def patience_spent(self) -> bool:
+        """Early stopping: `early_stopping_patience` evaluations in a row without a new best."""
+        patience = self.config.early_stopping_patience
+        return patience > 0 and self.bad_evals >= patience
+
+    def checkpoint(self, done: int) -> None:
+        """Save checkpoints/step_<done> with the trainer state that resuming reads back."""
+        state = {
+            "step": done,
+            "best": self.best,
+            "bad_evals": self.bad_evals,
+            "config": to_dict(self.config),
+            "world_size": self.dist.world,
+        }
+        _checkpoint(
+            self.model,
+            self.optimizer,
+            self.ckpt_root,
+            done,
+            state,
+            self.io.save,
+            self.dist,
+            self.config,
+        )
+
+    def finish(self, step: int, stopped_early: bool) -> dict[str, Any]:
+        """Publish the last (or, io.publish == "best", the best) checkpoint into out_dir, plot the
+        loss curve, and return the run's summary."""
+        self.progress.close()
+        start, best = self.start_step, self.best
+        final_step = step + 1 if self.config.max_steps > start else start
+        if self.dist.main:
+            chosen = best["step"] if self.io.publish == "best" and best["step"] else final_step
+            self.io.publish_dir(
+                self.ckpt_root / f"step_{chosen:07d}",
+                self.out_dir,
+                {"best_checkpoint": best, "published_step": chosen},
+            )
+            plot_losses(self.metrics.rows, self.out_dir / "loss_curve.png")
+        self.dist.barrier()
+        return {
+            "steps": final_step,
+            "best": best,
+            "stopped_early": stopped_early,
+            "metrics": self.metrics.rows,
+        }
 
 
 def evaluate(
@@ -365,7 +472,7 @@ def evaluate(
     extra_sums: dict[str, float] = {}
     with (
         torch.no_grad(),
-        torch.autocast(dist.device.type, dtype=amp or torch.float32, enabled=amp is not None),
+        autocast(dist.device, amp),
     ):
         for source, _ in sources.values():
             total = count = 0.0
@@ -419,51 +526,3 @@ def _checkpoint(
         best = state["best"]["step"]
         prune(root, config.keep_last, {best} if best else set())
     dist.barrier()
-
-
-def _plot(rows: list[dict], path: Path) -> None:
-    if not rows:
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
-    val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
-    if train:
-        ax.plot(*zip(*train), label="train loss")
-    if val:
-        ax.plot(*zip(*val), "o-", label="validation loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (nats/token)")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-
-
-def _progress(total: int, initial: int, *, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        initial=initial,
-        disable=not enabled,
-        desc="train",
-        unit="step",
-        dynamic_ncols=True,
-        file=sys.stderr,
-    )
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

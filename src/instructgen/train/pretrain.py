@@ -13,7 +13,7 @@ import torch
 from instructgen.config import from_dict, to_dict
 from instructgen.data.corpus import TokenShards
 from instructgen.errors import ConfigError, DataError, UserError
-from instructgen.model.checkpoint import load_model, provenance_history, save_model
+from instructgen.model.checkpoint import load_model, provenance_history
 from instructgen.model.transformer import Block
 from instructgen.tokenizer import Tokenizer
 from instructgen.train.loop import TrainConfig, train
@@ -26,7 +26,7 @@ from instructgen.train.objectives import (
     prefix_batch,
     with_task_prefix,
 )
-from instructgen.train.state import ModelIO
+from instructgen.train.state import native_io
 
 
 @dataclass
@@ -190,43 +190,11 @@ def pretrain(
             f"seq_len {config.seq_len} exceeds the model's context length {model.config.max_seq_len}",
             field="seq_len",
         )
-    if config.objective == "mixture":
-        if not config.mixture:
-            raise ConfigError(
-                "the mixture objective needs a `mixture:` list of tasks in --config",
-                field="mixture",
-            )
-        entries = [from_dict(MixtureEntry, e, source="mixture") for e in config.mixture]
-    else:
-        entries = [MixtureEntry(name=config.objective, objective=config.objective)]
-    sources: dict[str, tuple[ShardSource | CopySource, float]] = {}
-    for entry in entries:
-        if entry.objective == "copy":
-            source = CopySource(
-                entry.name, seq_len=config.seq_len, seed=config.seed, tokenizer=tokenizer
-            )
-            sources[entry.name] = (source, entry.weight)
-            continue
-        data = entry.data or data_dir
-        if data is None:
-            raise ConfigError(
-                f"task {entry.name!r} names no data directory and --data is not given", field="data"
-            )
-        shards = open_shards(data, tokenizer, model.config.vocab_size)
-        source = ShardSource(
-            entry.name,
-            shards,
-            objective=entry.objective,
-            seq_len=config.seq_len,
-            val_fraction=config.val_fraction,
-            seed=config.seed,
-            tokenizer=tokenizer,
-            vocab_size=model.config.vocab_size,
-            mlm_probability=config.mlm_probability,
-            prefix=entry.prefix,
-        )
-        source.check_batch(config.batch_size)
-        sources[entry.name] = (source, entry.weight)
+    entries = mixture_entries(config)
+    sources = {
+        e.name: (task_source(e, data_dir, config, tokenizer, model.config.vocab_size), e.weight)
+        for e in entries
+    }
 
     stage = {
         "stage": "pretrain",
@@ -252,20 +220,44 @@ def pretrain(
     )
 
 
-def native_io(model, tokenizer, provenance: dict[str, Any], *, publish: str = "last") -> ModelIO:
-    """Checkpoint I/O of an instructgen Transformer: every checkpoint is a model directory."""
-
-    def save(state: dict[str, torch.Tensor], path: Path) -> None:
-        save_model(
-            model,
-            path,
-            tokenizer=tokenizer,
-            state=state,
-            provenance=provenance,
-            keep_other_files=True,
+def mixture_entries(config: TrainConfig) -> list[MixtureEntry]:
+    """The tasks to train on: the `mixture:` list for the mixture objective, else one task."""
+    if config.objective != "mixture":
+        return [MixtureEntry(name=config.objective, objective=config.objective)]
+    if not config.mixture:
+        raise ConfigError(
+            "the mixture objective needs a `mixture:` list of tasks in --config", field="mixture"
         )
+    return [from_dict(MixtureEntry, e, source="mixture") for e in config.mixture]
 
-    def load_state(path: Path) -> dict[str, torch.Tensor]:
-        return load_model(path).state_dict()
 
-    return ModelIO(save=save, load_state=load_state, publish=publish)
+def task_source(
+    entry: MixtureEntry,
+    data_dir: str | Path | None,
+    config: TrainConfig,
+    tokenizer: Tokenizer,
+    vocab_size: int,
+) -> ShardSource | CopySource:
+    """The batch source of one task: copy drills, or the task's shards (default: `data_dir`),
+    checked to hold at least one batch."""
+    if entry.objective == "copy":
+        return CopySource(entry.name, seq_len=config.seq_len, seed=config.seed, tokenizer=tokenizer)
+    data = entry.data or data_dir
+    if data is None:
+        raise ConfigError(
+            f"task {entry.name!r} names no data directory and --data is not given", field="data"
+        )
+    source = ShardSource(
+        entry.name,
+        open_shards(data, tokenizer, vocab_size),
+        objective=entry.objective,
+        seq_len=config.seq_len,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+        tokenizer=tokenizer,
+        vocab_size=vocab_size,
+        mlm_probability=config.mlm_probability,
+        prefix=entry.prefix,
+    )
+    source.check_batch(config.batch_size)
+    return source

@@ -12,7 +12,6 @@ trains on padded batches instead.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,19 +24,13 @@ from torch import nn
 from instructgen.config import to_dict
 from instructgen.data.templates import Example, encode_example, set_template
 from instructgen.errors import ConfigError, DataError, ModelDirError
-from instructgen.model.checkpoint import (
-    PROVENANCE_FILE,
-    copy_tokenizer_files,
-    load_config,
-    load_model,
-    provenance_history,
-)
+from instructgen.model.checkpoint import load_config, load_model, provenance_history
+from instructgen.model.model_dir import load_hf_model, merge_adapter
 from instructgen.model.transformer import Block
 from instructgen.tokenizer import Tokenizer
 from instructgen.train.loop import Forward, LossFn, TrainConfig, model_forward, train
 from instructgen.train.objectives import IGNORE, Batch
-from instructgen.train.pretrain import native_io
-from instructgen.train.state import ModelIO
+from instructgen.train.state import ModelIO, hf_io, lora_io, native_io
 
 
 @dataclass
@@ -294,20 +287,6 @@ def _is_native(model_dir: Path) -> bool:
         return False
 
 
-def _load_hf(model_dir: Path):
-    from transformers import AutoModelForCausalLM
-
-    if not (model_dir / "config.json").is_file():
-        raise ModelDirError("no config.json: not a model directory", file=str(model_dir))
-    if not any(model_dir.glob("*.safetensors")):
-        raise ModelDirError(
-            "no *.safetensors weights (instructgen never loads pickle files)", file=str(model_dir)
-        )
-    return AutoModelForCausalLM.from_pretrained(
-        model_dir, dtype=torch.float32, use_safetensors=True
-    )
-
-
 def _ensure_template_tokens(tokenizer: Tokenizer, model: nn.Module | None, template: str) -> None:
     """A template's special tokens (e.g. <|im_start|>) join the vocabulary if missing; embeddings grow."""
     from instructgen.tokenizer import IM_END, IM_START
@@ -324,65 +303,6 @@ def _ensure_template_tokens(tokenizer: Tokenizer, model: nn.Module | None, templ
     extra += [t for t in missing if t not in extra]
     if model is not None and len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))
-
-
-def _write_generation_config(path: Path, tokenizer: Tokenizer) -> None:
-    stop = tokenizer.stop_ids
-    config = {"eos_token_id": stop[0] if len(stop) == 1 else stop, "pad_token_id": tokenizer.pad_id}
-    if tokenizer.bos_id is not None:
-        config["bos_token_id"] = tokenizer.bos_id
-    (path / "generation_config.json").write_text(
-        json.dumps(config, indent=2) + "\n", encoding="utf-8"
-    )
-
-
-def _write_provenance(path: Path, record: dict[str, Any]) -> None:
-    (path / PROVENANCE_FILE).write_text(
-        json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-    )
-
-
-def hf_io(model: nn.Module, tokenizer: Tokenizer, provenance: dict[str, Any]) -> ModelIO:
-    """Checkpoint I/O of a full fine-tune of a transformers model."""
-
-    def save(state: dict[str, torch.Tensor], path: Path) -> None:
-        model.save_pretrained(path, state_dict=state, safe_serialization=True)
-        tokenizer.save(path)
-        _write_generation_config(path, tokenizer)
-        _write_provenance(path, provenance)
-
-    def load_state(path: Path) -> dict[str, torch.Tensor]:
-        from safetensors.torch import load_file
-
-        state: dict[str, torch.Tensor] = {}
-        for file in sorted(path.glob("model*.safetensors")):
-            state.update(load_file(str(file)))
-        return state
-
-    return ModelIO(
-        save=save, load_state=load_state, publish="best", strict=False
-    )  # tied weights are stored once
-
-
-def lora_io(model: nn.Module, tokenizer: Tokenizer, provenance: dict[str, Any]) -> ModelIO:
-    """Checkpoint I/O of a LoRA run: the adapter in PEFT's format, plus its raw tensors for resume."""
-    from safetensors.torch import load_file, save_file
-
-    def save(state: dict[str, torch.Tensor], path: Path) -> None:
-        trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-        model.save_pretrained(path)  # adapter_config.json + adapter_model.safetensors
-        save_file(
-            {k: v.contiguous() for k, v in state.items() if k in trainable},
-            str(path / "adapter_state.safetensors"),
-        )
-        tokenizer.save(path)
-        _write_generation_config(path, tokenizer)
-        _write_provenance(path, provenance)
-
-    def load_state(path: Path) -> dict[str, torch.Tensor]:
-        return load_file(str(path / "adapter_state.safetensors"))
-
-    return ModelIO(save=save, load_state=load_state, publish="best", strict=False)
 
 
 def _apply_lora(model: nn.Module, options: SFTOptions, seed: int):
@@ -448,7 +368,7 @@ def load_tunable(model_dir: str | Path, options: SFTOptions, config: TrainConfig
                 "the template's special tokens do not fit the model's vocabulary", field="template"
             )
     else:
-        model = _load_hf(model_dir)
+        model = load_hf_model(model_dir)
         before = len(tokenizer)
         _ensure_template_tokens(tokenizer, model, template)
         if options.lora and len(tokenizer) != before:
@@ -590,23 +510,3 @@ def add_neftune(model: nn.Module, alpha: float) -> torch.utils.hooks.RemovableHa
         return output + torch.empty_like(output).uniform_(-scale, scale)
 
     return model.get_input_embeddings().register_forward_hook(noise)
-
-
-def merge_adapter(adapter_dir: Path, tokenizer: Tokenizer) -> None:
-    """Fold the LoRA adapter into the base weights: adapter_dir becomes a plain model directory
-    (the adapter itself moves to adapter_dir/adapter)."""
-    import shutil
-
-    from peft import AutoPeftModelForCausalLM
-
-    merged = AutoPeftModelForCausalLM.from_pretrained(
-        adapter_dir, dtype=torch.float32
-    ).merge_and_unload()
-    adapter = adapter_dir / "adapter"
-    adapter.mkdir(exist_ok=True)
-    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_state.safetensors"):
-        if (adapter_dir / name).is_file():
-            shutil.move(str(adapter_dir / name), adapter / name)
-    copy_tokenizer_files(adapter_dir, adapter)
-    merged.save_pretrained(adapter_dir, safe_serialization=True)
-    _write_generation_config(adapter_dir, tokenizer)

@@ -4,7 +4,9 @@
                                 optimizer.safetensors   AdamW moments, by parameter name
                                 trainer_state.json      step, samples seen, best metric, config, RNG
 
-Everything is safetensors or JSON: resuming never unpickles anything.
+Everything is safetensors or JSON: resuming never unpickles anything. The model's files are
+model/'s to name and write: each recipe's ModelIO binds one of its writers, and the published
+output links the chosen checkpoint's weights instead of writing them again.
 """
 
 from __future__ import annotations
@@ -22,10 +24,21 @@ import torch
 from torch import nn
 
 from instructgen.files import atomic_dir
+from instructgen.model.checkpoint import read_model_state, write_model_files
+from instructgen.model.model_dir import publish as publish_checkpoint
+from instructgen.model.model_dir import (
+    read_hf_state,
+    read_lora_state,
+    write_hf_model,
+    write_lora_adapter,
+)
+from instructgen.tokenizer import Tokenizer
 
 STEP_DIR = re.compile(r"^step_(\d+)$")
 SaveModelDir = Callable[[dict[str, torch.Tensor], Path], None]
-TRAINER_FILES = ("optimizer.safetensors", "trainer_state.json")
+OPTIMIZER_FILE = "optimizer.safetensors"
+TRAINER_STATE_FILE = "trainer_state.json"
+TRAINER_FILES = (OPTIMIZER_FILE, TRAINER_STATE_FILE)
 
 
 @dataclass
@@ -44,19 +57,42 @@ class ModelIO:
 
     @staticmethod
     def publish_dir(checkpoint: Path, out_dir: Path, provenance: dict[str, Any]) -> None:
-        """Copy a checkpoint's model files into out_dir (leaving checkpoints/ and metrics in place)."""
-        with atomic_dir(out_dir, keep_other_files=True) as tmp:
-            for item in checkpoint.iterdir():
-                if item.is_file() and item.name not in TRAINER_FILES:
-                    shutil.copyfile(item, tmp / item.name)
-            record_file = tmp / "instructgen.json"
-            record = (
-                json.loads(record_file.read_text(encoding="utf-8")) if record_file.is_file() else {}
-            )
-            record.update(provenance)
-            record_file.write_text(
-                json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-            )
+        """Make a checkpoint's model files the model in out_dir (leaving checkpoints/ and metrics
+        in place); its weights are linked, not written again (model_dir.publish)."""
+        publish_checkpoint(checkpoint, out_dir, provenance=provenance, exclude=TRAINER_FILES)
+
+
+def native_io(
+    model: nn.Module,
+    tokenizer: Tokenizer | str | Path,
+    provenance: dict[str, Any],
+    *,
+    publish: str = "last",
+) -> ModelIO:
+    """Checkpoint I/O of an instructgen Transformer: every checkpoint is a model directory."""
+
+    def save(state: dict[str, torch.Tensor], path: Path) -> None:
+        write_model_files(model, path, tokenizer=tokenizer, state=state, provenance=provenance)
+
+    return ModelIO(save=save, load_state=read_model_state, publish=publish)
+
+
+def hf_io(model: nn.Module, tokenizer: Tokenizer, provenance: dict[str, Any]) -> ModelIO:
+    """Checkpoint I/O of a full fine-tune of a transformers model (tied weights stored once)."""
+
+    def save(state: dict[str, torch.Tensor], path: Path) -> None:
+        write_hf_model(model, path, state=state, tokenizer=tokenizer, provenance=provenance)
+
+    return ModelIO(save=save, load_state=read_hf_state, publish="best", strict=False)
+
+
+def lora_io(model: nn.Module, tokenizer: Tokenizer, provenance: dict[str, Any]) -> ModelIO:
+    """Checkpoint I/O of a LoRA run: the adapter in PEFT's format, plus its raw tensors for resume."""
+
+    def save(state: dict[str, torch.Tensor], path: Path) -> None:
+        write_lora_adapter(model, path, state=state, tokenizer=tokenizer, provenance=provenance)
+
+    return ModelIO(save=save, load_state=read_lora_state, publish="best", strict=False)
 
 
 def gather_full_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -130,9 +166,9 @@ def save_checkpoint(
     target = root / f"step_{step:07d}"
     with atomic_dir(target) as tmp:
         save_model_dir(model_state, tmp)
-        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        save_file(tensors, str(tmp / OPTIMIZER_FILE))
         state = dict(trainer_state, optimizer=meta, rng=_rng_state())
-        (tmp / "trainer_state.json").write_text(
+        (tmp / TRAINER_STATE_FILE).write_text(
             json.dumps(state, indent=1, default=_jsonable), encoding="utf-8"
         )
     return target
@@ -142,9 +178,9 @@ def load_checkpoint(path: Path) -> tuple[dict, dict, dict]:
     """(optimizer state dict, trainer state, recorded RNG info) of a checkpoint."""
     from safetensors.torch import load_file
 
-    state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+    state = json.loads((path / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
     optim_state = _unflatten_optimizer(
-        load_file(str(path / "optimizer.safetensors")), state.pop("optimizer")
+        load_file(str(path / OPTIMIZER_FILE)), state.pop("optimizer")
     )
     return optim_state, state, state.pop("rng", {})
 
@@ -161,7 +197,7 @@ def checkpoint_steps(root: Path) -> list[int]:
     return sorted(
         int(m.group(1))
         for p in root.iterdir()
-        if (m := STEP_DIR.match(p.name)) and (p / "trainer_state.json").is_file()
+        if (m := STEP_DIR.match(p.name)) and (p / TRAINER_STATE_FILE).is_file()
     )
 
 
