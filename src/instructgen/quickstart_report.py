@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from instructgen.files import atomic_write_json, atomic_write_text
+from instructgen.jsonl import read_json_lines
 from instructgen.quickstart import BRIEF_INSTRUCTION, FAST_NOTE, TRAINING_STAGES, Plan
 
 
@@ -79,17 +80,16 @@ def write_report(
     return report
 
 
+def _jsonl_rows(path: Path) -> list[Any]:
+    """The values of a JSON Lines file the run wrote (a torn last line is skipped)."""
+    return [value for _, value in read_json_lines(path.read_text(encoding="utf-8"), lenient=True)]
+
+
 def _align_facts(out: Path) -> dict[str, Any]:
     """Pairs made and the last logged DPO rewards of a `--align` run."""
     pairs = out / "preferences.jsonl"
-    facts: dict[str, Any] = {
-        "pairs": sum(1 for line in pairs.read_text(encoding="utf-8").splitlines() if line.strip())
-    }
-    rows = [
-        json.loads(line)
-        for line in (out / "aligned" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
+    facts: dict[str, Any] = {"pairs": len(_jsonl_rows(pairs))}
+    rows = _jsonl_rows(out / "aligned" / "metrics.jsonl")
     last = next((r for r in reversed(rows) if "rewards/margins" in r), {})
     facts.update({k: last[k] for k in last if k.startswith("rewards/")})
     return facts
@@ -127,11 +127,7 @@ def _charts(out: Path, report: dict[str, Any], panels: list[tuple[str, Path]]) -
 
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
     for ax, (stage, folder) in zip(axes, panels):
-        rows = [
-            json.loads(line)
-            for line in (folder / "metrics.jsonl").read_text().splitlines()
-            if line.strip()
-        ]
+        rows = _jsonl_rows(folder / "metrics.jsonl")
         train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
         val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
         if train:
