@@ -15,7 +15,7 @@ dominates a decode step) is served by `python -m instructgen.serve` on 127.0.0.1
 
 Traffic goes only to 127.0.0.1; every phase is bounded in count and time. Ends with one
 `name=value` line per figure: serve_concurrency_ratio, ttft_p50_s, ttft_p99_s, soak_5xx,
-rss_growth_pct, ...
+rss_growth_pct (and the growth beyond what the prefix cache holds), ...
 """
 
 from __future__ import annotations
@@ -77,11 +77,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model: Path, clients: int) -> tuple[subprocess.Popen, str]:
+def start_server(model: Path, clients: int, *flags: str) -> tuple[subprocess.Popen, str]:
+    """`python -m instructgen.serve` on a free loopback port, with these extra flags."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "instructgen.serve", "--model", str(model), "--port", str(port)]
-        + ["--max-batch", str(clients), "--max-queue", "256", "--log-level", "error"],
+        + ["--max-batch", str(clients), "--max-queue", "256", "--log-level", "error", *flags],
         env=dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false"),
     )
     url = f"http://127.0.0.1:{port}"
@@ -99,10 +100,11 @@ def start_server(model: Path, clients: int) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the server did not become healthy in 120 s")
 
 
-async def stream_completion(client: httpx.AsyncClient, body: dict) -> tuple[float | None, int]:
-    """(seconds to the first generated text, completion tokens) of one streamed completion."""
+async def stream_completion(client: httpx.AsyncClient, body: dict) -> tuple[float | None, int, str]:
+    """(seconds to the first generated text, completion tokens, the text) of one streamed
+    completion."""
     start = time.perf_counter()
-    first, tokens = None, 0
+    first, tokens, text = None, 0, ""
     async with client.stream("POST", "/v1/completions", json=body) as response:
         response.raise_for_status()
         async for line in response.aiter_lines():
@@ -111,9 +113,11 @@ async def stream_completion(client: httpx.AsyncClient, body: dict) -> tuple[floa
             chunk = json.loads(line[6:])
             if chunk.get("usage"):
                 tokens = chunk["usage"]["completion_tokens"]
-            if first is None and any(c.get("text") for c in chunk.get("choices", [])):
+            delta = "".join(c.get("text") or "" for c in chunk.get("choices", []))
+            if first is None and delta:
                 first = time.perf_counter() - start
-    return first, tokens
+            text += delta
+    return first, tokens, text
 
 
 def requests_for(count: int, tokens: int) -> list[dict]:
@@ -257,6 +261,7 @@ def main() -> None:
             )
             time.sleep(1.0)
             rss_before = server.memory_info().rss
+            cache_before = gauge(url, "instructgen_prefix_cache_bytes")
             started = time.perf_counter()
             statuses = asyncio.run(
                 asyncio.wait_for(soak(url, args.soak, args.clients), PHASE_TIMEOUT)
@@ -264,6 +269,7 @@ def main() -> None:
             soak_s = time.perf_counter() - started
             time.sleep(1.0)  # let aborted requests leave the batch
             rss_after = server.memory_info().rss
+            cache_growth = gauge(url, "instructgen_prefix_cache_bytes") - cache_before
             healthy = httpx.get(url + "/health").status_code == 200
             running = gauge(url, "instructgen_requests_running")
             waiting = gauge(url, "instructgen_requests_waiting")
@@ -288,6 +294,10 @@ def main() -> None:
         "soak_transport_errors": statuses.count(-1),
         "soak_healthy_after": int(healthy and running == 0 and waiting == 0),
         "rss_growth_pct": round(100 * (rss_after - rss_before) / rss_before, 2),
+        # the prefix cache fills up to its bound (--prefix-cache-mb) by design: growth beyond it
+        "rss_growth_beyond_prefix_cache_pct": round(
+            100 * (rss_after - rss_before - cache_growth) / rss_before, 2
+        ),
     }
     for name, value in figures.items():
         print(f"{name}={value}")

@@ -109,3 +109,43 @@ def test_check_model_dir_names_what_is_missing(gpt2_dir, tmp_path):
     weights.write_bytes(weights.read_bytes()[:-10])
     with pytest.raises(ModelDirError, match="truncated"):
         checkpoint.check_model_dir(truncated)
+
+
+def test_safetensors_are_read_into_memory_of_their_own(tmp_path):
+    """load_safetensors gives what safetensors gives, every dtype and shape, in owned memory (no
+    file mapping that would count the weights twice), and names a truncated file."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = {
+        "f32": torch.randn(3, 5),
+        "bf16": torch.randn(4, 2).to(torch.bfloat16),
+        "i8": torch.randint(-128, 127, (7,), dtype=torch.int8),
+        "scalar": torch.tensor(2.5),
+        "empty": torch.zeros(0, 3),
+        "flags": torch.tensor([True, False]),
+    }
+    file = tmp_path / "w.safetensors"
+    save_file(tensors, str(file))
+    ours, theirs = model_dir.load_safetensors(file), load_file(str(file))
+    assert ours.keys() == theirs.keys()
+    for name, tensor in theirs.items():
+        assert ours[name].dtype == tensor.dtype and torch.equal(ours[name], tensor), name
+    file.write_bytes(file.read_bytes()[:-4])
+    with pytest.raises(model_dir.ModelDirError, match="truncated"):
+        model_dir.load_safetensors(file)
+
+
+def test_gpt2_weights_load_contiguous_in_the_memory_they_were_read_into(gpt2_dir):
+    """GPT-2's Conv1D weights arrive transposed; they are laid out in place, W_q, W_k, W_v end
+    to end in the one tensor c_attn was read into (the engine fuses them without a copy)."""
+    model = checkpoint.load_model(gpt2_dir)
+    assert all(p.is_contiguous() for p in model.parameters())
+    reference = checkpoint.from_hf_state_dict(
+        model.config, model_dir.read_weights(gpt2_dir), source=str(gpt2_dir)
+    )
+    for name, tensor in model.state_dict().items():
+        if name in reference:
+            assert torch.equal(tensor, reference[name]), name
+    a = model.blocks[1].attn
+    assert a.W_q.weight.untyped_storage().data_ptr() == a.W_v.weight.untyped_storage().data_ptr()
+    assert a.W_v.weight.data_ptr() == a.W_k.weight.data_ptr() + a.W_k.weight.nbytes

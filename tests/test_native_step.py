@@ -1,5 +1,6 @@
-"""The batch-1 decode step in C: the torch step's logits, HF-equal greedy tokens, and a clean
-fallback to the torch path where it cannot be built."""
+"""The decode step in C: the torch step's logits (one row and several, on one thread and two),
+HF-equal greedy tokens, weights shared with the model, and a clean fallback to the torch path
+where it cannot be built."""
 
 from __future__ import annotations
 
@@ -30,11 +31,24 @@ VARIANTS = {
 
 
 @contextlib.contextmanager
-def _restore_threads(threads: int):
+def restore_threads():
+    threads = torch.get_num_threads()
     try:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def batch_cache(model, prompts: list[list[int]]) -> SlotCache:
+    """A SlotCache with one row per prompt, each prefilled alone, so rows start at different
+    columns of the timeline (as the engine's continuous batching leaves them)."""
+    cache = SlotCache(model.config, max_rows=len(prompts), max_len=model.config.max_seq_len)
+    for prompt in prompts:
+        temp = KVCache(model.config, 1, len(prompt))
+        with torch.no_grad():
+            model(torch.tensor([prompt]), cache=temp)
+        cache.add_rows(temp, [0], [0])
+    return cache
 
 
 def _prefilled(model, prompt: list[int], shift: int) -> SlotCache:
@@ -60,9 +74,8 @@ def test_native_step_equals_the_torch_step(tmp_path, tokenizer_dir, variant):
     # the timeline starts 3 columns in; 30 steps grow the cache's length twice (16 → 32 → 64)
     caches = [_prefilled(model, prompt, shift=3) for _ in range(2)]
     token = torch.tensor([prompt[-1]])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the C step takes one-thread steps only
-    with torch.inference_mode(), _restore_threads(threads):
+    with torch.inference_mode(), restore_threads():
+        torch.set_num_threads(1)
         for _ in range(30):
             for cache in caches:
                 cache.make_room()
@@ -74,6 +87,47 @@ def test_native_step_equals_the_torch_step(tmp_path, tokenizer_dir, variant):
     assert caches[0].max_len > 16 and caches[0].length == caches[1].length
     for k_fast, k_slow in zip(caches[0].k, caches[1].k):
         torch.testing.assert_close(k_fast[:1], k_slow[:1], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("variant", ["llama gqa", "llama mha, biases, roles", "gpt2"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_native_batch_step_equals_the_torch_step(tmp_path, tokenizer_dir, variant, threads):
+    """Several rows at different positions in one C step, its products split over threads."""
+    model = load_model(make_model_dir(tmp_path / "m", tokenizer_dir, seed=4, **VARIANTS[variant]))
+    native, plain = FastDecoder(model), FastDecoder(model)
+    plain._native = False
+    prompts = [list(range(5, 14)), list(range(20, 23)), list(range(30, 47)), [7]]
+    caches = [batch_cache(model, prompts) for _ in range(2)]
+    tokens = torch.tensor([p[-1] for p in prompts])
+    with torch.inference_mode(), restore_threads():
+        torch.set_num_threads(threads)
+        for _ in range(20):
+            for cache in caches:
+                cache.make_room()
+            fast, slow = native.step(tokens, caches[0]), plain.step(tokens, caches[1])
+            assert native._native_step() is not None
+            torch.testing.assert_close(fast, slow, atol=2e-5, rtol=1e-4)
+            tokens = fast.argmax(-1)
+    for k_fast, k_slow in zip(caches[0].k, caches[1].k):
+        torch.testing.assert_close(k_fast[:4], k_slow[:4], atol=1e-5, rtol=1e-4)
+
+
+def test_decoder_shares_the_models_weights(gpt2_dir, llama_dir):
+    """The engine's decoder holds no second copy of a weight: its fused matrices are the model's
+    parameters' memory (GPT-2's W_q, W_k, W_v lie end to end as loaded, so fusing copies none)."""
+    for model_dir in (gpt2_dir, llama_dir):
+        engine = Engine.from_dir(model_dir)
+        model, decoder = engine.model, engine.decoder
+        for block, layer in zip(model.blocks, decoder.layers):
+            a = block.attn
+            assert a.W_q.weight.data_ptr() == layer[1].weight.data_ptr()
+            assert a.W_k.weight.data_ptr() == layer[1].weight[a.W_q.weight.size(0) :].data_ptr()
+            assert a.W_o.weight.data_ptr() == layer[2].weight.data_ptr()
+            up = block.ffn.W_gate if model.config.arch == "llama" else block.ffn.W_1
+            assert up.weight.data_ptr() == layer[4].weight.data_ptr()
+        assert decoder.lm_head.weight.data_ptr() == model.lm_head.weight.data_ptr()
+    gpt2 = load_model(gpt2_dir).blocks[0].attn
+    assert gpt2.W_k.weight.data_ptr() == gpt2.W_q.weight.data_ptr() + gpt2.W_q.weight.nbytes
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama"])

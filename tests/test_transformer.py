@@ -161,3 +161,21 @@ def test_training_step_reduces_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_bf16_attention_on_cpu_runs_in_float32(causal):
+    """bf16 queries, keys and values without a mask are attended in float32, then cast back."""
+    from instructgen.model.transformer import fast_attention
+
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 2, 4, 9, 8).unbind(0)
+    mask = None
+    low = [t.bfloat16().requires_grad_() for t in (q, k, v)]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        heads = fast_attention(*low, mask, causal)
+    assert heads.dtype == torch.bfloat16
+    exact = fast_attention(*(t.bfloat16().float() for t in (q, k, v)), mask, causal)
+    assert torch.equal(heads, exact.bfloat16())
+    heads.float().sum().backward()
+    assert all(t.grad is not None and t.grad.dtype == torch.bfloat16 for t in low)

@@ -44,20 +44,23 @@ def perplexity(
     device: str = "cpu",
     dtype: str = "float32",
     progress: bool = False,
+    quantize: str | None = None,
 ) -> dict[str, Any]:
     """PPL of the model in model_dir on text_file (see the module docstring for the formula).
 
     seq_len defaults to the model's context length, stride to seq_len // 2. Also reports the mean
     NLL in nats per token and bits per UTF-8 byte, bpb = Σ NLL / (ln 2 · bytes): a number that
-    does not depend on the tokenizer, so models with different vocabularies compare."""
+    does not depend on the tokenizer, so models with different vocabularies compare.
+    quantize="int8" scores the model with the engine's int8 weights (inference/quantize.py)."""
     import torch
     from tqdm import tqdm
 
+    from instructgen.inference.quantize import quantize_model
     from instructgen.model.checkpoint import load_model
     from instructgen.tokenizer import Tokenizer
 
     text = read_text(text_file)
-    model = load_model(model_dir, dtype=dtype, device=device)
+    model = quantize_model(load_model(model_dir, dtype=dtype, device=device), quantize)
     context = model.config.max_seq_len
     seq_len = context if seq_len is None else seq_len
     if not 2 <= seq_len <= context:
@@ -74,7 +77,7 @@ def perplexity(
     if len(ids) < 2:
         raise DataError("the text has fewer than 2 tokens", file=str(text_file))
 
-    tokens = torch.tensor(ids, device=model.lm_head.weight.device)
+    tokens = torch.tensor(ids, device=model.tok_emb.weight.device)
     total, scored, next_target, windows = 0.0, 0, 1, 0
     starts = range(0, len(ids) - 1, stride)
     with torch.inference_mode():

@@ -208,11 +208,20 @@ class NativeLLM(LLM):
         dtype: str = "float32",
         device: str = "cpu",
         max_batch_size: int = 32,
+        prefix_cache_mb: float = 0,
+        quantize: str | None = None,
     ):
+        """prefix_cache_mb: memory for prompt prefixes reused across prompts (0: off);
+        quantize: "int8" for weight-only int8 linear layers (inference/quantize.py)."""
         from instructgen.inference.engine import Engine
 
         self.engine = Engine.from_dir(
-            model_dir, dtype=dtype, device=device, max_batch_size=max_batch_size
+            model_dir,
+            dtype=dtype,
+            device=device,
+            max_batch_size=max_batch_size,
+            prefix_cache_mb=prefix_cache_mb,
+            quantize=quantize,
         )
         self.tokenizer = self.engine.tokenizer
         self.model_name = Path(model_dir).resolve().name
@@ -283,7 +292,8 @@ def load(
 
     backend None picks: an http(s) URL → openai; a directory whose config.json we implement
     (gpt2, llama, qwen2, mistral) → native; anything else → hf. `options` go to the backend
-    (dtype, device, max_batch_size; model, timeout for openai); api_key is used by openai only.
+    (dtype, device, max_batch_size, prefix_cache_mb, quantize; model, timeout for openai);
+    api_key is used by openai only; quantize ("int8") is for the native backend only.
     """
     if backend is not None and backend not in BACKENDS:
         raise ConfigError(
@@ -293,6 +303,11 @@ def load(
     is_url = target.startswith(("http://", "https://"))
     if backend is None:
         backend = "openai" if is_url else "native" if _native_dir(target) else "hf"
+    from instructgen.inference.quantize import check_quantize
+
+    quantize = check_quantize(options.pop("quantize", None))
+    if quantize is not None and backend != "native":
+        raise ConfigError(f"runs on the native backend only, not {backend}", field="quantize")
     if backend == "openai":
         if not is_url:
             raise ConfigError(
@@ -308,7 +323,7 @@ def load(
     if backend == "native":
         if not Path(target).is_dir():
             raise ModelDirError("model directory not found", file=target)
-        return NativeLLM(target, **options)
+        return NativeLLM(target, quantize=quantize, **options)
     from instructgen.inference.hf_backend import HFLLM
 
     return HFLLM(target, **options)

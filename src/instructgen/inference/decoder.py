@@ -4,13 +4,15 @@ The math is the model's, written as flat tensor calls: pre-norm blocks
 x ← x + W_o·Attention(norm(x)), x ← x + FFN(norm(x)), with q, k, v from one fused matmul
 [W_q; W_k; W_v] and SwiGLU's gate and up from one [W_gate; W_up]. RoPE angles come from a
 table, keys and values go straight into the SlotCache. Prefill still runs the model's own
-forward; only the one-token steps, where per-call overhead dominates, take this path. A single
-running row of a GPT-2- or Llama-family model on one CPU thread goes further, to one call of a C
-function (inference/native_step.py) where it can be built.
+forward; only the one-token steps, where per-call overhead dominates, take this path. On a CPU,
+a GPT-2- or Llama-family model's step goes further, to one call of a C function
+(inference/native_step.py) where it can be built, for every running row at once.
 
-Logits equal the model's forward up to float rounding (~1e-7: fused matmuls, fused
-multiply-adds); with several rows the matmuls run through oneDNN with pre-packed weights
-(see _Linear), which sums in another order (~1e-6).
+The fused weights are the model's own storage (share_weights=True points the model's
+parameters at slices of them), so the decoder holds no second copy of any weight. Linear
+layers quantized by inference/quantize.py (int8 q, per-row scale) are fused the same way.
+Logits equal the model's forward up to float rounding (~1e-6: fused matmuls, fused
+multiply-adds, sums in another order).
 """
 
 from __future__ import annotations
@@ -21,34 +23,85 @@ from torch import nn
 
 from instructgen.inference import native_step
 from instructgen.inference.cache import SlotCache
+from instructgen.inference.quantize import Int8Linear, int8_linear
 from instructgen.model.transformer import ACTIVATIONS, RMSNorm, Transformer
 
 __all__ = ["FastDecoder"]
 
 _ROLE_ASSISTANT = 3
-# the batched path keeps a oneDNN-packed second copy of each weight (see _Linear), for models
-# whose weights take at most this many bytes: above it, the copy's memory costs more than its speed
-PACK_LIMIT = 2 * 2**30
 
 
-def _fuse(modules: list[nn.Linear], share: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One weight [Σ out, in] (and bias) for several linears on the same input.
+class _Linear:
+    """y = x·Wᵀ + b for a batch of rows: W float32 (`weight`), or int8 (`q`, `scale`) with
+    y = scale ⊙ (x·qᵀ) + b (inference/quantize.py)."""
 
-    share=True points the modules' parameters at slices of the fused tensor, so the model and
-    the decoder hold one copy of the weights.
-    """
-    weight = torch.cat([m.weight for m in modules])
-    biases = [m.bias for m in modules]
-    bias = torch.cat(biases) if all(b is not None for b in biases) else None
-    if share:
-        offset = 0
-        for m in modules:
-            rows = m.weight.size(0)
-            m.weight = nn.Parameter(weight[offset : offset + rows], requires_grad=False)
-            if bias is not None:
-                m.bias = nn.Parameter(bias[offset : offset + rows], requires_grad=False)
-            offset += rows
-    return weight, bias
+    def __init__(
+        self,
+        weight: torch.Tensor | None,
+        bias: torch.Tensor | None,
+        *,
+        q: torch.Tensor | None = None,
+        scale: torch.Tensor | None = None,
+    ):
+        self.weight, self.bias, self.q, self.scale = weight, bias, q, scale
+        self.weight_t = weight.t() if weight is not None else None
+        self.rows, self.cols = (weight if weight is not None else q).shape
+
+    @classmethod
+    def fuse(cls, modules: list[nn.Module], share: bool) -> _Linear:
+        """One linear [Σ out, in] for several nn.Linear or Int8Linear layers on the same input.
+
+        share=True points the modules' tensors at slices of the fused ones, so the model and the
+        decoder hold one copy of the weights."""
+        names = ("q", "scale") if isinstance(modules[0], Int8Linear) else ("weight",)
+        if all(m.bias is not None for m in modules):
+            names += ("bias",)
+        fused = {n: _cat([getattr(m, n) for m in modules]) for n in names}
+        if share and len(modules) > 1:
+            offset = 0
+            for m in modules:
+                rows = m.out_features
+                for name, tensor in fused.items():
+                    _assign(m, name, tensor[offset : offset + rows])
+                offset += rows
+        return cls(
+            fused.get("weight"), fused.get("bias"), q=fused.get("q"), scale=fused.get("scale")
+        )
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.q is not None:
+            return int8_linear(x, self.q, self.scale, self.bias)
+        return F.linear(x, self.weight, self.bias)
+
+    def residual(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """x + a·Wᵀ (+ b); one addmm for a single float row without bias."""
+        if a.size(0) == 1 and self.bias is None and self.weight is not None:
+            return torch.addmm(x, a, self.weight_t)
+        return x + self(a)
+
+
+def _cat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """torch.cat along dim 0, or a view where the tensors already lie end to end in one memory
+    block (GPT-2's W_q, W_k, W_v as model/checkpoint.py loads them): no copy, no freed originals."""
+    tensors = [t.detach() for t in tensors]
+    first = tensors[0]
+    if all(t.is_contiguous() for t in tensors) and all(
+        a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+        and a.data_ptr() + a.nbytes == b.data_ptr()
+        for a, b in zip(tensors, tensors[1:])
+    ):
+        rows = sum(t.size(0) for t in tensors)
+        return first.new_empty(0).set_(
+            first.untyped_storage(), first.storage_offset(), (rows, *first.shape[1:])
+        )
+    return torch.cat(tensors)
+
+
+def _assign(module: nn.Module, name: str, tensor: torch.Tensor) -> None:
+    """module.name = tensor, as a frozen Parameter where it was a Parameter (else a buffer)."""
+    if isinstance(getattr(module, name), nn.Parameter):
+        tensor = nn.Parameter(tensor, requires_grad=False)
+    setattr(module, name, tensor)
 
 
 class FastDecoder:
@@ -60,29 +113,27 @@ class FastDecoder:
         self.llama = c.arch == "llama"
         self.h, self.kv, self.dh, self.d = c.n_head, c.n_kv_head, c.d_head, c.d_model
         self.act = ACTIVATIONS[c.activation]
-        pack = sum(p.numel() * p.element_size() for p in model.parameters()) <= PACK_LIMIT
         with torch.no_grad():
             self.layers = []
             for block in model.blocks:
                 a, f = block.attn, block.ffn
-                qkv = _Linear(*_fuse([a.W_q, a.W_k, a.W_v], share_weights), pack=pack)
+                qkv = _Linear.fuse([a.W_q, a.W_k, a.W_v], share_weights)
                 if self.llama:
-                    up = _Linear(*_fuse([f.W_gate, f.W_up], share_weights), pack=pack)
-                    down = _Linear(f.W_down.weight, f.W_down.bias, pack=pack)
+                    up = _Linear.fuse([f.W_gate, f.W_up], share_weights)
+                    down = _Linear.fuse([f.W_down], share_weights)
                 else:
-                    up = _Linear(f.W_1.weight, f.W_1.bias, pack=pack)
-                    down = _Linear(f.W_2.weight, f.W_2.bias, pack=pack)
-                o = _Linear(a.W_o.weight, a.W_o.bias, pack=pack)
+                    up, down = (_Linear.fuse([w], share_weights) for w in (f.W_1, f.W_2))
+                o = _Linear.fuse([a.W_o], share_weights)
                 self.layers.append((block.norm_1, qkv, o, block.norm_2, up, down))
-            self.lm_head = _Linear(model.lm_head.weight, None, pack=pack)
+            self.lm_head = _Linear.fuse([model.lm_head], share_weights)
         self.role = (
             model.role_emb.weight[_ROLE_ASSISTANT].detach() if model.role_emb is not None else None
         )
         self._cos = self._sin = None
-        self._native: native_step.NativeStep | None | bool = None  # made on the first 1-row step
+        self._native: native_step.NativeStep | None | bool = None  # made on the first CPU step
 
     def _native_step(self) -> native_step.NativeStep | None:
-        """The C step for one row (inference/native_step.py) where this model and machine allow."""
+        """The C step (inference/native_step.py) where this model and machine allow."""
         if self._native is None:
             supported = native_step.NativeStep.supports(self, self.model)
             lib = native_step.load() if supported else None
@@ -114,11 +165,11 @@ class FastDecoder:
     def step(self, tokens: torch.Tensor, cache: SlotCache) -> torch.Tensor:
         """tokens [rows] → logits [rows, vocab]; writes the keys/values at column cache.length."""
         m, n, t = self.model, cache.rows, cache.length
-        # the C step is single-threaded: it takes the one-row steps that run on one thread
-        # anyway (inference/threads.py), where per-op overhead is most of the time
-        if n == 1 and torch.get_num_threads() == 1 and (native := self._native_step()) is not None:
-            cache.valid[0, t] = True
-            if (logits := native.step(int(tokens[0]), cache)) is not None:
+        # the C step runs on the threads torch is set to for this step (inference/threads.py)
+        if tokens.device.type == "cpu" and (native := self._native_step()) is not None:
+            cache.valid[:n, t] = True
+            logits = native.step(tokens.tolist(), cache, torch.get_num_threads())
+            if logits is not None:
                 cache.length = t + 1
                 return logits
         h, kv, dh = self.h, self.kv, self.dh
@@ -160,46 +211,3 @@ class FastDecoder:
                 x = down.residual(x, self.act(up(y)))
         cache.length = t + 1
         return self.lm_head(self._norm(m.norm_f, x))
-
-
-class _Linear:
-    """y = x·Wᵀ + b for a batch of rows.
-
-    One row: torch's own matmul, exactly what nn.Linear computes. Several rows: oneDNN with the
-    weight packed once (a second copy, made on first use), several times faster on CPUs where
-    torch's default BLAS re-packs the weight at every small-batch call; the same products,
-    summed in another order (differences ~1e-6 relative).
-    """
-
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, *, pack: bool = True):
-        self.weight, self.bias, self.weight_t = weight, bias, weight.t()
-        self._packed: torch.Tensor | None | bool = None if pack else False  # False: no packing
-
-    def _pack(self) -> torch.Tensor | None:
-        if self._packed is None:
-            self._packed = False
-            w = self.weight
-            if w.device.type == "cpu" and w.dtype == torch.float32 and _onednn_available():
-                with torch.no_grad():
-                    self._packed = torch.ops.mkldnn._reorder_linear_weight(w.detach())
-        return None if self._packed is False else self._packed
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if x.size(0) > 1 and (packed := self._pack()) is not None:
-            return torch.ops.mkldnn._linear_pointwise(x, packed, self.bias, "none", [], "")
-        return F.linear(x, self.weight, self.bias)
-
-    def residual(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """x + a·Wᵀ (+ b); one addmm for a single row without bias."""
-        if a.size(0) == 1 and self.bias is None:
-            return torch.addmm(x, a, self.weight_t)
-        return x + self(a)
-
-
-def _onednn_available() -> bool:
-    try:
-        return torch.backends.mkldnn.is_available() and hasattr(
-            torch.ops.mkldnn, "_linear_pointwise"
-        )
-    except (AttributeError, RuntimeError):
-        return False

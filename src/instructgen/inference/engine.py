@@ -31,6 +31,9 @@ import torch
 from instructgen.errors import ConfigError, UserError
 from instructgen.inference.cache import SlotCache
 from instructgen.inference.decoder import FastDecoder
+from instructgen.inference.prefill import build_prefill
+from instructgen.inference.prefix_cache import PrefixCache
+from instructgen.inference.quantize import check_quantize, quantize_model
 from instructgen.inference.sampling import (
     SamplingParams,
     TokenLogprob,
@@ -43,7 +46,7 @@ from instructgen.inference.stops import TextStream
 from instructgen.inference.threads import cpu_threads
 from instructgen.model.checkpoint import check_model_dir, load_model
 from instructgen.model.model_dir import read_generation_eos
-from instructgen.model.transformer import KVCache, Transformer
+from instructgen.model.transformer import Transformer
 from instructgen.tokenizer import Tokenizer
 
 # check_model_dir: model/'s whole-directory check, here for serve (which imports inference only)
@@ -168,8 +171,12 @@ class Engine:
         stop_ids: Sequence[int] | None = None,
         share_weights: bool = False,
         threads: int | None = None,
+        prefix_cache_mb: float = 0,
+        quantize: str | None = None,
     ):
-        """threads: CPU threads for forward passes (None: one for small passes, see threads.py)."""
+        """threads: CPU threads for forward passes (None: one for small passes, see threads.py);
+        prefix_cache_mb: memory for prompt blocks reused across requests (0: no prefix cache);
+        quantize: "int8" replaces the model's linear layers by int8 ones (inference/quantize.py)."""
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.config = model.config
@@ -179,6 +186,7 @@ class Engine:
         self.stop_ids = list(stop_ids) if stop_ids is not None else tokenizer.stop_ids
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
+        quantize_model(model, quantize)
         self.decoder = FastDecoder(model, share_weights=share_weights)
         self.cache = SlotCache(
             self.config,
@@ -186,6 +194,11 @@ class Engine:
             max_len=self.config.max_seq_len,
             device=self.device,
             dtype=self.dtype,
+        )
+        self.prefix_cache = (
+            PrefixCache(self.config, int(prefix_cache_mb * 2**20), dtype=self.dtype)
+            if prefix_cache_mb > 0
+            else None
         )
         self._rows: list[_Sequence] = []  # running sequences, by cache row
         self._waiting: deque[Request] = deque()
@@ -202,7 +215,10 @@ class Engine:
         dtype: str = "float32",
         device: str = "cpu",
         max_batch_size: int = 32,
+        prefix_cache_mb: float = 0,
+        quantize: str | None = None,
     ) -> Engine:
+        check_quantize(quantize)
         model = load_model(model_dir, dtype=dtype, device=device)
         tokenizer = Tokenizer.from_dir(model_dir)
         return cls(
@@ -211,6 +227,8 @@ class Engine:
             max_batch_size=max_batch_size,
             stop_ids=stop_ids_of(model_dir, tokenizer),
             share_weights=True,
+            prefix_cache_mb=prefix_cache_mb,
+            quantize=quantize,
         )
 
     @property
@@ -340,32 +358,31 @@ class Engine:
         return admitted
 
     def _prefill(self, requests: list[Request], outputs: list[StepOutput]) -> None:
-        """Run the prompts through the model (left-padded together) and sample first tokens."""
-        width = max(len(r.prompt_ids) for r in requests)
-        pads = [width - len(r.prompt_ids) for r in requests]
-        pad_id = self.tokenizer.pad_id or 0
-        ids = torch.tensor(
-            [[pad_id] * p + r.prompt_ids for p, r in zip(pads, requests)], device=self.device
+        """Run the prompts (after any prefix the prefix cache holds) and sample first tokens."""
+        prompts = [r.prompt_ids for r in requests]
+        batch = build_prefill(
+            self.config,
+            prompts,
+            [r.role_ids for r in requests],
+            with_roles=self.model.role_emb is not None,
+            prefix_cache=self.prefix_cache,
+            reuse=[r.params.prompt_logprobs is None for r in requests],
+            pad_id=self.tokenizer.pad_id or 0,
+            device=self.device,
+            dtype=self.dtype,
         )
-        kwargs = {}
-        if any(pads):
-            mask = torch.tensor([[0] * p + [1] * (width - p) for p in pads], device=self.device)
-            kwargs.update(attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0))
-        if self.model.role_emb is not None:
-            roles = [r.role_ids or [0] * len(r.prompt_ids) for r in requests]
-            kwargs["role_ids"] = torch.tensor(
-                [[0] * p + list(role) for p, role in zip(pads, roles)], device=self.device
-            )
-        temp = KVCache(self.config, len(requests), width, device=self.device, dtype=self.dtype)
-        with self._cpu_threads(ids.numel()):
-            hidden = self.model(ids, cache=temp, return_hidden=True, **kwargs)
+        with self._cpu_threads(batch.ids.numel()):
+            hidden = self.model(batch.ids, cache=batch.cache, return_hidden=True, **batch.inputs)
         last = self.model.lm_head(hidden[:, -1]).float().cpu()
-
-        self._reserve(requests, width)
+        if self.prefix_cache is not None:
+            batch.store(prompts, self.prefix_cache)
+        self._reserve(requests, batch.width)
         sources, starting = [], []
-        for i, (request, pad) in enumerate(zip(requests, pads)):
-            if request.params.prompt_logprobs is not None:
-                request.prompt_logprobs = self._prompt_logprobs(request, hidden[i, pad:])
+        for i, request in enumerate(requests):
+            if request.params.prompt_logprobs is not None:  # computed whole: past is padding
+                request.prompt_logprobs = self._prompt_logprobs(
+                    request, hidden[i, batch.computed_pad(i) :]
+                )
             if request.params.max_tokens == 0:
                 for seq in request.sequences:
                     self._finish(seq, "length", outputs, emit=True)
@@ -375,7 +392,7 @@ class Engine:
                 starting.append(seq)
         if not starting:
             return
-        rows = self.cache.add_rows(temp, sources, [pads[i] for i in sources])
+        rows = self.cache.add_rows(batch.cache, sources, [batch.pads[i] for i in sources])
         for seq, row in zip(starting, rows):
             seq.row = row
             self._rows.append(seq)

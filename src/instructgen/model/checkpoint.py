@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from instructgen.config import from_dict
 from instructgen.errors import ModelDirError
@@ -420,14 +421,37 @@ def load_model(
         model = Transformer(config, init_weights=False)
     model.load_state_dict(state, strict=True, assign=True)
     del state  # the parameters now hold the only references to the loaded tensors
-    for p in model.parameters():  # GPT-2's Conv1D weights arrive transposed ([in, out]): made
-        if not p.is_contiguous():  # contiguous one at a time, each original freed before the next
-            p.data = p.data.contiguous()
+    _contiguous_in_place(model)  # GPT-2's Conv1D weights arrive transposed ([in, out])
     if config.tie_embeddings:
         model.lm_head.weight = model.tok_emb.weight
     if model.rope is not None:  # a buffer computed, not stored: build it on a real device
         model.rope = RotaryEmbedding(config.d_head, config.rope_theta)
     return model.to(device=device, dtype=dtype).eval()
+
+
+def _contiguous_in_place(model: Transformer) -> None:
+    """Make every parameter contiguous within the memory it already views (the parameters that
+    view one tensor of the file are laid out one after another in it). Copying each into new
+    memory instead would leave the freed originals as holes the allocator keeps: the process
+    would hold GPT-2's weights almost twice. Only temporaries are allocated, one tensor's worth."""
+    groups: dict[int, list[nn.Parameter]] = {}
+    for p in model.parameters():
+        if not p.is_contiguous():
+            groups.setdefault(p.untyped_storage().data_ptr(), []).append(p)
+    for params in groups.values():
+        storage = params[0].untyped_storage()
+        whole = sum(p.numel() * p.element_size() for p in params) == storage.nbytes()
+        if not whole or len({p.dtype for p in params}) > 1:  # shared with something else
+            for p in params:
+                p.data = p.data.contiguous()
+            continue
+        flat = torch.empty(0, dtype=params[0].dtype).set_(storage)
+        copies = [p.data.contiguous() for p in params]
+        offset = 0
+        for p, copy in zip(params, copies):
+            view = flat[offset : offset + copy.numel()]
+            p.data = view.copy_(copy.view(-1)).view(copy.shape)
+            offset += copy.numel()
 
 
 def read_model_state(model_dir: str | Path) -> dict[str, torch.Tensor]:

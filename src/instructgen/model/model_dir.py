@@ -15,9 +15,11 @@ with its weights hard-linked rather than written again. Nothing else in instruct
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import sys
 from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,15 +119,67 @@ def safetensors_header(file: Path) -> dict[str, Any]:
     return header
 
 
-def load_safetensors(file: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+    "U8": torch.uint8, "BOOL": torch.bool,
+}  # fmt: skip
 
-    safetensors_header(file)
+
+def load_safetensors(file: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file, read into memory of its own. Not memory-mapped: the
+    pages of a mapped file count in the process's resident memory for as long as any tensor
+    views them, so a model would hold its weights twice (the file's pages and its copies)."""
+    header = safetensors_header(file)
+    tensors: dict[str, torch.Tensor] = {}
+    with file.open("rb") as f:
+        data = 8 + int.from_bytes(f.read(8), "little")
+        for name, meta in header.items():
+            if name != "__metadata__":
+                tensors[name] = _read_tensor(f, data, meta, file)
+    return tensors
+
+
+_HUGE_PAGE = 2**21
+_MADV_HUGEPAGE = 14  # Linux
+
+
+def _advise_huge_pages(tensor: torch.Tensor) -> None:
+    """Ask Linux for transparent huge pages under a large tensor's memory before its first
+    write, where the kernel grants them on request (the usual `madvise` setting). A decode step
+    streams every weight once: with 2 MiB pages instead of 4 KiB ones the CPU's prefetchers and
+    TLB keep up, and memory reads run ~25% faster. Elsewhere, or if refused, nothing changes."""
+    if tensor.nbytes < 2 * _HUGE_PAGE or sys.platform != "linux":
+        return
+    start = -(-tensor.data_ptr() // _HUGE_PAGE) * _HUGE_PAGE
+    end = (tensor.data_ptr() + tensor.nbytes) // _HUGE_PAGE * _HUGE_PAGE
     try:
-        return load_file(str(file))
-    except SafetensorError as exc:
-        raise ModelDirError(f"corrupt safetensors file: {exc}", file=str(file)) from None
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), _MADV_HUGEPAGE)
+    except (OSError, AttributeError):
+        pass
+
+
+def _read_tensor(f, data: int, meta: dict[str, Any], file: Path) -> torch.Tensor:
+    """One tensor of a safetensors file at byte `data` + its offsets."""
+    try:
+        dtype, shape = _SAFETENSORS_DTYPES[meta["dtype"]], [int(n) for n in meta["shape"]]
+        begin, end = (int(n) for n in meta["data_offsets"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelDirError(f"corrupt safetensors header entry: {exc!r}", file=str(file)) from None
+    tensor = torch.empty(shape, dtype=dtype)
+    if end - begin != tensor.numel() * tensor.element_size():
+        raise ModelDirError(
+            f"corrupt safetensors file: tensor of shape {shape} spans {end - begin} bytes",
+            file=str(file),
+        )
+    if tensor.numel():
+        _advise_huge_pages(tensor)
+        f.seek(data + begin)
+        buffer = memoryview(tensor.reshape(-1).view(torch.uint8).numpy())
+        if f.readinto(buffer) != len(buffer):
+            raise ModelDirError("corrupt or truncated safetensors file", file=str(file))
+    return tensor
 
 
 # ----------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from starlette.exceptions import HTTPException
 from instructgen import __version__, pages
 from instructgen.errors import UserError
 from instructgen.inference.engine import Engine, check_model_dir
+from instructgen.inference.quantize import check_quantize
 from instructgen.serve import completions as api
 from instructgen.serve.extensions import Extension
 from instructgen.serve.metrics import Metrics
@@ -235,6 +236,8 @@ def create_app(
     body_timeout: float = 30.0,
     public_metrics: bool = False,
     extensions: Sequence[Extension] = (),
+    prefix_cache_mb: float = 256,
+    quantize: str | None = None,
 ) -> FastAPI:
     """The server app for one model directory, with the extensions' routes after its own. The
     model loads when the app starts (lifespan); a directory that is not a model raises
@@ -244,9 +247,19 @@ def create_app(
     for name, value in (("max_batch", max_batch), ("max_queue", max_queue)):
         if value < 1:
             raise UserError(f"must be >= 1, got {value}", field=name)
+    if prefix_cache_mb < 0:
+        raise UserError(f"must be >= 0, got {prefix_cache_mb}", field="prefix_cache_mb")
+    check_quantize(quantize)
     metrics = Metrics()
     scheduler = Scheduler(
-        lambda: Engine.from_dir(model_dir, dtype=dtype, device=device, max_batch_size=max_batch),
+        lambda: Engine.from_dir(
+            model_dir,
+            dtype=dtype,
+            device=device,
+            max_batch_size=max_batch,
+            prefix_cache_mb=prefix_cache_mb,
+            quantize=quantize,
+        ),
         max_queue=max_queue,
         threads=threads,
         observer=metrics.observe,
@@ -532,6 +545,8 @@ def run(
     header_timeout: float = 10.0,
     public_metrics: bool = False,
     shutdown_grace: float = 10.0,
+    prefix_cache_mb: float = 256,
+    quantize: str | None = None,
 ) -> None:
     """Serve a model directory with uvicorn until interrupted (Ctrl-C).
 
@@ -555,6 +570,8 @@ def run(
         body_timeout=body_timeout,
         public_metrics=public_metrics,
         extensions=extensions,
+        prefix_cache_mb=prefix_cache_mb,
+        quantize=quantize,
     )
     config = uvicorn.Config(
         app,

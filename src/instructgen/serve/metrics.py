@@ -1,4 +1,4 @@
-"""Prometheus metrics for GET /metrics: queue, batch, tokens and latency.
+"""Prometheus metrics for GET /metrics: queue, batch, tokens, latency and the prefix cache.
 
 Each app has its own registry, so several servers (tests) can live in one process.
 """
@@ -15,6 +15,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 __all__ = ["Metrics"]
 
@@ -24,7 +26,8 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 class Metrics:
     """instructgen_* series: requests running/waiting, tokens in/out, time to first token,
-    batch size per decode step, and HTTP responses by status code."""
+    batch size per decode step, HTTP responses by status code, and the prefix cache's
+    look-ups, hits and bytes."""
 
     content_type = CONTENT_TYPE_LATEST
 
@@ -60,9 +63,11 @@ class Metrics:
         )
 
     def track(self, scheduler: Any) -> None:
-        """Read the running / waiting gauges off the scheduler at scrape time."""
+        """Read the running / waiting gauges and the engine's prefix cache off the scheduler at
+        scrape time."""
         self.running.set_function(lambda: scheduler.running)
         self.waiting.set_function(lambda: scheduler.waiting)
+        self.registry.register(_PrefixCacheCollector(scheduler))
 
     def observe(
         self,
@@ -85,3 +90,29 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _PrefixCacheCollector(Collector):
+    """The engine's prefix cache counters, read at scrape time (zero while the model loads or
+    with the cache off)."""
+
+    def __init__(self, scheduler: Any):
+        self.scheduler = scheduler
+
+    def collect(self):
+        engine = self.scheduler.engine
+        cache = getattr(engine, "prefix_cache", None)
+        queries, hits, size = (cache.queries, cache.hits, cache.bytes) if cache else (0, 0, 0)
+        yield CounterMetricFamily(
+            "instructgen_prefix_cache_queries",
+            "Prompt tokens looked up in the prefix cache",
+            value=queries,
+        )
+        yield CounterMetricFamily(
+            "instructgen_prefix_cache_hits",
+            "Prompt tokens whose keys and values came from the prefix cache",
+            value=hits,
+        )
+        yield GaugeMetricFamily(
+            "instructgen_prefix_cache_bytes", "Bytes the prefix cache's blocks take", value=size
+        )

@@ -59,6 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-body-mb", type=float, default=8, metavar="N", help="request body limit (MiB)"
     )
     parser.add_argument(
+        "--prefix-cache-mb",
+        type=float,
+        default=256,
+        metavar="N",
+        help="memory (MiB) for the keys and values of prompt prefixes reused across requests, "
+        "e.g. a shared system prompt (default 256; 0 turns prefix caching off)",
+    )
+    parser.add_argument(
         "--body-timeout",
         type=float,
         default=30.0,
@@ -86,6 +94,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--public-metrics",
         action="store_true",
         help="serve /metrics and /openapi.json without the API key (default: behind it)",
+    )
+    parser.add_argument(
+        "--quantize",
+        choices=["none", "int8"],
+        help="int8: weight-only int8 linear layers (per-channel scales): faster decoding, "
+        "a quarter of the weight memory read per token (default: none, float weights)",
     )
     parser.add_argument(
         "--threads",
@@ -135,4 +149,6 @@ def run_from_args(args: argparse.Namespace, extensions: Sequence[Any] = ()) -> N
         header_timeout=args.header_timeout,
         public_metrics=args.public_metrics,
         shutdown_grace=args.shutdown_grace,
+        prefix_cache_mb=args.prefix_cache_mb,
+        quantize=args.quantize,
     )

@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
-IGNORE = -100
+from instructgen.train.cross_entropy import IGNORE, cross_entropy
+
 OBJECTIVES = ("clm", "mlm", "prefix", "copy", "mixture")
 
 
@@ -109,12 +109,8 @@ def with_task_prefix(chunks: torch.Tensor, prefix_ids: list[int]) -> torch.Tenso
 def loss_and_count(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Mean negative log-likelihood over labelled positions, and how many there were."""
     count = int((labels != IGNORE).sum())
-    loss = F.cross_entropy(
-        logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE
-    )
-    if count == 0:  # nothing to score in this batch: a zero that still carries a graph
-        loss = logits.sum() * 0.0
-    return loss, count
+    loss = cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1))
+    return loss, count  # 0 (with a graph) when nothing in the batch is labelled
 
 
 def generator_for(seed: int, *keys: int) -> torch.Generator:
