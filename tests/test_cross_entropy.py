@@ -54,3 +54,12 @@ def test_without_autograd_only_the_loss_is_computed():
     with torch.no_grad():
         loss = cross_entropy(logits, labels)
     assert torch.allclose(loss, F.cross_entropy(logits, labels, ignore_index=IGNORE))
+
+
+def test_backward_twice_through_the_same_loss():
+    logits = torch.randn(3, 5, requires_grad=True)
+    loss = cross_entropy(logits, torch.tensor([0, 1, 2]))
+    loss.backward(retain_graph=True)
+    first = logits.grad.clone()
+    loss.backward()
+    assert torch.allclose(logits.grad, 2 * first)

@@ -51,6 +51,27 @@ def batch_cache(model, prompts: list[list[int]]) -> SlotCache:
     return cache
 
 
+def step_c_and_torch(
+    model, prompts: list[list[int]], *, threads: int, steps: int, atol: float
+) -> list[SlotCache]:
+    """Decode greedily from `prompts` with the C step and the torch step side by side on
+    `threads` threads, asserting equal logits at every step; returns (C, torch) caches."""
+    native, plain = FastDecoder(model), FastDecoder(model)
+    plain._native = False
+    caches = [batch_cache(model, prompts) for _ in range(2)]
+    tokens = torch.tensor([p[-1] for p in prompts])
+    with torch.inference_mode(), restore_threads():
+        torch.set_num_threads(threads)
+        for _ in range(steps):
+            for cache in caches:
+                cache.make_room()
+            fast, slow = native.step(tokens, caches[0]), plain.step(tokens, caches[1])
+            assert native._native_step() is not None
+            torch.testing.assert_close(fast, slow, atol=atol, rtol=1e-4)
+            tokens = fast.argmax(-1)
+    return caches
+
+
 def _prefilled(model, prompt: list[int], shift: int) -> SlotCache:
     """A one-row SlotCache holding `prompt`'s keys and values, `shift` columns from the left."""
     temp = KVCache(model.config, 1, len(prompt))
@@ -94,20 +115,8 @@ def test_native_step_equals_the_torch_step(tmp_path, tokenizer_dir, variant):
 def test_native_batch_step_equals_the_torch_step(tmp_path, tokenizer_dir, variant, threads):
     """Several rows at different positions in one C step, its products split over threads."""
     model = load_model(make_model_dir(tmp_path / "m", tokenizer_dir, seed=4, **VARIANTS[variant]))
-    native, plain = FastDecoder(model), FastDecoder(model)
-    plain._native = False
     prompts = [list(range(5, 14)), list(range(20, 23)), list(range(30, 47)), [7]]
-    caches = [batch_cache(model, prompts) for _ in range(2)]
-    tokens = torch.tensor([p[-1] for p in prompts])
-    with torch.inference_mode(), restore_threads():
-        torch.set_num_threads(threads)
-        for _ in range(20):
-            for cache in caches:
-                cache.make_room()
-            fast, slow = native.step(tokens, caches[0]), plain.step(tokens, caches[1])
-            assert native._native_step() is not None
-            torch.testing.assert_close(fast, slow, atol=2e-5, rtol=1e-4)
-            tokens = fast.argmax(-1)
+    caches = step_c_and_torch(model, prompts, threads=threads, steps=20, atol=2e-5)
     for k_fast, k_slow in zip(caches[0].k, caches[1].k):
         torch.testing.assert_close(k_fast[:4], k_slow[:4], atol=1e-5, rtol=1e-4)
 

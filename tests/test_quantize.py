@@ -11,13 +11,12 @@ import torch.nn.functional as F
 
 from instructgen.errors import ConfigError
 from instructgen.inference import Engine, SamplingParams, load, native_step, quantize
-from instructgen.inference.decoder import FastDecoder
 from instructgen.inference.quantize import Int8Linear, int8_linear, quantize_int8, quantize_model
 from instructgen.model.checkpoint import load_model
 from instructgen.quickstart import SHIPPED_BASE
 from tests.conftest import make_model_dir, run_cli
 from tests.serve_support import server
-from tests.test_native_step import batch_cache, restore_threads
+from tests.test_native_step import step_c_and_torch
 
 needs_c = pytest.mark.skipif(native_step.load() is None, reason="no C compiler here")
 
@@ -69,20 +68,8 @@ def test_c_and_torch_paths_give_the_same_int8_logits(tmp_path, tokenizer_dir, ar
     extra = {"qkv_bias": True, "n_roles": 4} if arch == "llama" else {}
     model_dir = make_model_dir(tmp_path / "m", tokenizer_dir, arch, seed=5, d_model=96, **extra)
     model = quantize_model(load_model(model_dir), "int8")
-    native, plain = FastDecoder(model), FastDecoder(model)
-    plain._native = False
     prompts = [list(range(5, 14)), list(range(20, 24)), list(range(30, 45))]
-    caches = [batch_cache(model, prompts) for _ in range(2)]
-    tokens = torch.tensor([p[-1] for p in prompts])
-    with torch.inference_mode(), restore_threads():
-        torch.set_num_threads(threads)
-        for _ in range(12):
-            for cache in caches:
-                cache.make_room()
-            fast, slow = native.step(tokens, caches[0]), plain.step(tokens, caches[1])
-            assert native._native_step() is not None
-            torch.testing.assert_close(fast, slow, atol=3e-5, rtol=1e-4)
-            tokens = fast.argmax(-1)
+    step_c_and_torch(model, prompts, threads=threads, steps=12, atol=3e-5)
 
 
 def test_int8_base_model_decodes_as_float32():

@@ -244,11 +244,7 @@ def create_app(
     ModelDirError here, before anything listens (and before any extension's router is built)."""
     model_dir = Path(model_dir)
     config = check_model_dir(model_dir)  # a truncated weight file fails here, not per request
-    for name, value in (("max_batch", max_batch), ("max_queue", max_queue)):
-        if value < 1:
-            raise UserError(f"must be >= 1, got {value}", field=name)
-    if prefix_cache_mb < 0:
-        raise UserError(f"must be >= 0, got {prefix_cache_mb}", field="prefix_cache_mb")
+    _check_limits(max_batch=max_batch, max_queue=max_queue, prefix_cache_mb=prefix_cache_mb)
     check_quantize(quantize)
     metrics = Metrics()
     scheduler = Scheduler(
@@ -303,6 +299,16 @@ def create_app(
     for ext in extensions:
         app.include_router(ext.router())
     return app
+
+
+def _check_limits(*, max_batch: int, max_queue: int, prefix_cache_mb: float) -> None:
+    for name, value, least in (
+        ("max_batch", max_batch, 1),
+        ("max_queue", max_queue, 1),
+        ("prefix_cache_mb", prefix_cache_mb, 0),
+    ):
+        if value < least:
+            raise UserError(f"must be >= {least}, got {value}", field=name)
 
 
 def _policy(path: str | Path | None):

@@ -25,7 +25,47 @@ API_KEY_ENV = "INSTRUCTGEN_API_KEY"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The serve flags, on `instructgen serve` and on `python -m instructgen.serve` alike."""
+    _add_model_arguments(parser)
+    _add_http_arguments(parser)
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """What is served and how the engine runs it."""
     parser.add_argument("--model", required=True, metavar="DIR", help="model directory to serve")
+    parser.add_argument(
+        "--max-batch", type=int, default=32, metavar="N", help="sequences decoded together"
+    )
+    parser.add_argument(
+        "--max-queue",
+        type=int,
+        default=256,
+        metavar="N",
+        help="requests waiting for a batch slot before new ones get 429",
+    )
+    parser.add_argument(
+        "--prefix-cache-mb",
+        type=float,
+        default=256,
+        metavar="N",
+        help="memory (MiB) for the keys and values of prompt prefixes reused across requests, "
+        "e.g. a shared system prompt (default 256; 0 turns prefix caching off)",
+    )
+    parser.add_argument(
+        "--quantize",
+        choices=["none", "int8"],
+        help="int8: weight-only int8 linear layers (per-channel scales): faster decoding, "
+        "a quarter of the weight memory read per token (default: none, float weights)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch threads (default: every core up to 4 cores, else cores - 1)",
+    )
+
+
+def _add_http_arguments(parser: argparse.ArgumentParser) -> None:
+    """Who may connect, and the limits every request meets."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument(
@@ -46,25 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--alias", action="append", default=[], metavar="NAME", help="another accepted name"
     )
     parser.add_argument(
-        "--max-batch", type=int, default=32, metavar="N", help="sequences decoded together"
-    )
-    parser.add_argument(
-        "--max-queue",
-        type=int,
-        default=256,
-        metavar="N",
-        help="requests waiting for a batch slot before new ones get 429",
-    )
-    parser.add_argument(
         "--max-body-mb", type=float, default=8, metavar="N", help="request body limit (MiB)"
-    )
-    parser.add_argument(
-        "--prefix-cache-mb",
-        type=float,
-        default=256,
-        metavar="N",
-        help="memory (MiB) for the keys and values of prompt prefixes reused across requests, "
-        "e.g. a shared system prompt (default 256; 0 turns prefix caching off)",
     )
     parser.add_argument(
         "--body-timeout",
@@ -94,18 +116,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--public-metrics",
         action="store_true",
         help="serve /metrics and /openapi.json without the API key (default: behind it)",
-    )
-    parser.add_argument(
-        "--quantize",
-        choices=["none", "int8"],
-        help="int8: weight-only int8 linear layers (per-channel scales): faster decoding, "
-        "a quarter of the weight memory read per token (default: none, float weights)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="torch threads (default: every core up to 4 cores, else cores - 1)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
