@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from dataclasses import replace
@@ -100,7 +101,10 @@ def _finetune_steps(n: int):
 BASE_VARIANTS = {
     "full": lambda plan: plan,
     "ft-300": _finetune_steps(300),
-    "ft-900": _finetune_steps(900),
+    "ft-600": _finetune_steps(600),
+    "ft-600-20k": _chain(_finetune_steps(600), lambda plan: replace(plan, size=20000)),
+    "ft-1200-20k": _chain(_finetune_steps(1200), lambda plan: replace(plan, size=20000)),
+    "size-20k": lambda plan: replace(plan, size=20000),
     "ft-lr-3e-4": _stage("finetune", lr=3e-4),
     "ft-lr-2e-3": _stage("finetune", lr=2e-3),
 }
@@ -134,6 +138,41 @@ def variant_plan(name: str, proxy: bool) -> Plan:
     return replace(plan, name=f"{plan.name}:proxy") if proxy else plan
 
 
+_WORD = re.compile(r"[a-z']+")
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+def _units(text: str, lang: str) -> set[str]:
+    """English words (case-folded), or Chinese character pairs (the nearest thing to words)."""
+    if lang == "en":
+        return set(_WORD.findall(text.casefold()))
+    return {a + b for a, b in zip(text, text[1:]) if _HAN.match(a) and _HAN.match(b)}
+
+
+def heldout_coverage(data: Path) -> dict[str, float]:
+    """Share of the held-out phrasings' words (Chinese: character pairs), slots left out, that
+    occur anywhere in the training records and in the corpus: a model cannot know a word it
+    has never read, so this bounds what the test split can measure."""
+    from instructgen.data.builtin_phrasings import PHRASINGS
+
+    seen = {
+        "train": (data / "train.jsonl").read_text(),
+        "corpus": (data / "corpus.txt").read_text(),
+    }
+    coverage = {}
+    for lang in ("en", "zh"):
+        held = set().union(
+            *(
+                _units(re.sub(r"\{\w+\}", " ", h), lang)
+                for p in PHRASINGS.values()
+                for h in p["heldout"][lang]
+            )
+        )
+        for name, text in seen.items():
+            coverage[f"{name}_{lang}"] = len(held & _units(text, lang)) / len(held)
+    return coverage
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="full", help=", ".join(VARIANTS))
@@ -160,6 +199,8 @@ def main() -> None:
     print(f"test_score={report['tuned_score']:.3f}")
     print(f"val_score={report['tuned_seen_score']:.3f}")
     print(f"base_score={report['base_score']:.3f}")
+    for name, share in heldout_coverage(out / "data").items():
+        print(f"heldout_words_in_{name}={share:.3f}")
     print(f"seconds={report['seconds_total']:.0f}")
     print(f"seconds_this_run={time.perf_counter() - start:.0f}")
 

@@ -369,22 +369,24 @@ def test_made_up_entities_are_varied_and_never_contain_a_heldout_one():
 
 # sha256 of every file write_builtin writes, pinned when the world's tables moved from code to
 # package data (data/tables/*.json): the move, and any later refactor, must not change a byte.
+# Re-pinned for generator 6 (more train phrasings): train, val and the card changed; the corpus
+# and the test split kept every byte.
 _PINNED_DIGESTS = {
     (0, 2000): {
-        "card.json": "c045d2e25443511911c7bff2d5d401806646c900d5d710112178d30688289ea5",
+        "card.json": "d083b77348ef53ba3097cbcf8b6e6566f228ec235660f0064c5464e8862d54b8",
         "corpus.jsonl": "26d92d9dbee9e01f1ebda61d53246769ae32e84369f5287baa63e48a7b7cf4a9",
         "corpus.txt": "79cdcf10db12fe279f562be707f3419604862425b43dc0552a951afa88cbb6a1",
         "test.jsonl": "2ec24465f46510f39e2abc9b770aa976d2cf02da3066c97f43a476bab4846781",
-        "train.jsonl": "02a1a34a27b0946b7a230b01c91ff966f56f99737a473aecbfaa2689148e73bc",
-        "val.jsonl": "5559198d8ec48e4928c4da64fb75ff0653a54bcb9a507ac37726bfac275693ff",
+        "train.jsonl": "f52ff69ecc811e527cc54f3efab0f7bd52b6479c3f274a9c2f439c99a201bc5c",
+        "val.jsonl": "73cf709896ad5c4336919955cc565bc449d341e9f384ed46178026cb9b08acde",
     },
     (3, 500): {
-        "card.json": "525513285b15c9ddcf5535f9e80300d8fb4967371c964c6d554487f92be33c15",
+        "card.json": "676d3a0348cd0644a34d9843171a2abecc90cf123b9c1ed0b614d42cb1584e45",
         "corpus.jsonl": "c9d110b7736da171ec0a8653d902b602992d62ebf88bcae54394e4fe0850efce",
         "corpus.txt": "1f50282722456577846d3b97ace5ae15d5da3eaa7396547cdcfcefe6bf25e818",
         "test.jsonl": "689082097a1f486f3dd92037cd9bf16e8f7a884d6112eb7ed6704581b85200df",
-        "train.jsonl": "a804479709b428541c655bf174d4dbec49dcac19d8a40cb1f2f7726b643f493c",
-        "val.jsonl": "93584aa7c1538268502b9bc3e49288d0b4bdbcc4c11732e5c7242ab96f0906d6",
+        "train.jsonl": "d8defb43c08a5430c9be92f7d8fd2e68e75c60977c0c1d0770c7bc55ea65a597",
+        "val.jsonl": "ad633ce5a913ada45f761d886a9c7bdb2ee31cf7f900914fd6bcf6df7869f6a4",
     },
 }
 

@@ -1,9 +1,17 @@
 """What the user says: the instruction phrasings of every built-in task family.
 
-Per family and language: twenty phrasings for the train and val splits (the tests ask for at
-least five; many, varied in structure and words, so that a model learns the task words rather
+Per family and language: about sixty phrasings for the train and val splits (the tests ask for
+at least five; many, varied in structure and words, so that a model learns the task words rather
 than a handful of templates), and three held-out phrasings that only the test split uses (their
-wording occurs nowhere else, so a test score measures instruction following, not memory).
+wording occurs nowhere else, so a test score measures instruction following, not memory). Of the
+sixty, twenty were written with the world; the others were written blind to the held-out
+phrasings (the writers saw the task, its first twenty phrasings and example records only), and
+those sharing four words (five Chinese characters) with a held-out phrasing, slots ignored and
+greetings included, or holding a held-out phrasing's longest literal, were dropped (158 of
+2,240). They lifted the quickstart's test score from 0.20 to 0.27: a model
+cannot follow a phrasing whose words it never read, and with twenty phrasings 43 % of the
+held-out phrasings' English words (68 % of their Chinese character pairs) occurred nowhere in
+training; with sixty, 13 % (39 %).
 ``{slots}`` are filled by the family's generator (builtin_apps.py, builtin_skills.py). The
 first Chinese and English poem phrasings are the brief's own example:
 "请用中文写一首关于春天的诗。" / "Write a poem about spring."
