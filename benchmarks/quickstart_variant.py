@@ -154,9 +154,12 @@ def heldout_coverage(data: Path) -> dict[str, float]:
     occur anywhere in the training records and in the corpus: a model cannot know a word it
     has never read, so this bounds what the test split can measure."""
     from instructgen.data.builtin_phrasings import PHRASINGS
+    from instructgen.jsonl import read_json_lines
 
+    train = data / "train.jsonl"
+    records = [r for _, r in read_json_lines(train.read_text(encoding="utf-8"), file=str(train))]
     seen = {
-        "train": (data / "train.jsonl").read_text(),
+        "train": "\n".join(m["content"] for r in records for m in r["messages"]),
         "corpus": (data / "corpus.txt").read_text(),
     }
     coverage = {}
