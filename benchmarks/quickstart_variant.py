@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from instructgen.quickstart import FULL, SCRATCH, Plan, quickstart, scaled
+from instructgen.text import CJK_RE
 
 PROXY_SCALE = 0.5  # share of the from-scratch plan's training steps its proxy runs
 PROXY_FINETUNE_SCALE = 1 / 3  # share of the fine-tuning steps the proxy of a base variant runs
@@ -139,14 +140,13 @@ def variant_plan(name: str, proxy: bool) -> Plan:
 
 
 _WORD = re.compile(r"[a-z']+")
-_HAN = re.compile(r"[\u3400-\u9fff]")
 
 
 def _units(text: str, lang: str) -> set[str]:
     """English words (case-folded), or Chinese character pairs (the nearest thing to words)."""
     if lang == "en":
         return set(_WORD.findall(text.casefold()))
-    return {a + b for a, b in zip(text, text[1:]) if _HAN.match(a) and _HAN.match(b)}
+    return {a + b for a, b in zip(text, text[1:]) if CJK_RE.match(a) and CJK_RE.match(b)}
 
 
 def heldout_coverage(data: Path) -> dict[str, float]:
