@@ -1,13 +1,13 @@
 """Run the quickstart with one named variant of its plan and print its scores.
 
-    python benchmarks/quickstart_variant.py --variant ft-900 --proxy    # the fast proxy
-    python benchmarks/quickstart_variant.py --variant ft-900            # the full quickstart
+    python benchmarks/quickstart_variant.py --variant full --proxy      # the fast proxy
+    python benchmarks/quickstart_variant.py --variant neftune-5         # a full-size variant
     python benchmarks/quickstart_variant.py --variant full --base runs/base/pretrained  # another base
     python benchmarks/quickstart_variant.py --list
 
 Two families. Variants of the full plan (it fine-tunes the shipped base) change the fine-tuning:
-steps, learning rate, rows; their `--proxy` runs a third of the steps and scores 280 records per
-split (about 4 minutes on a 2-core CPU). Variants named `scratch*` change the from-scratch plan
+steps, learning rate, rows, NEFTune noise (the plan's `sft` options); their `--proxy` runs a
+third of the steps and scores 280 records per split (about 4 minutes on a 2-core CPU). Variants named `scratch*` change the from-scratch plan
 (`quickstart --from-scratch`: tokenizer granularity, vocabulary, steps per stage); their `--proxy`
 runs a d128×2 model with half the steps (5–7 minutes), and measured so far it does NOT rank them
 (they all score ~0 there: the copy circuit never forms in so few steps). The run lives in --out
@@ -108,6 +108,7 @@ BASE_VARIANTS = {
     "size-20k": lambda plan: replace(plan, size=20000),
     "ft-lr-3e-4": _stage("finetune", lr=3e-4),
     "ft-lr-2e-3": _stage("finetune", lr=2e-3),
+    "neftune-5": lambda plan: replace(plan, sft={"neftune_alpha": 5.0}),
 }
 # variants of the from-scratch plan (quickstart --from-scratch)
 SCRATCH_VARIANTS = {

@@ -116,6 +116,15 @@ def test_fast_quickstart_end_to_end_and_rerun(tmp_path):
     pairs = (tmp_path / "from-base" / "preferences.jsonl").read_text().splitlines()
     assert len(pairs) == aligned["align"]["pairs"]
 
+    # the plan's SFT options reach the fine-tuning stage, and changing them re-runs it
+    noisy = quickstart(
+        tmp_path / "from-base", plan=replace(plan, sft={"neftune_alpha": 5.0}), show_progress=False
+    )
+    assert noisy["seconds"]["data"] == changed["seconds"]["data"]
+    assert noisy["seconds"]["finetune"] != changed["seconds"]["finetune"]
+    card = json.loads((tmp_path / "from-base" / "model" / "instructgen.json").read_text())
+    assert card["history"][-1]["options"]["neftune_alpha"] == 5.0
+
 
 def test_full_plan_starts_from_the_shipped_base(tmp_path):
     """The shipped base is a model directory of the documented format, under 50 MB, and a plan

@@ -44,6 +44,7 @@ class Plan:
     drills: dict[str, Any]  # pretraining on copy drills first (train/objectives.copy_batch)
     pretrain: dict[str, Any]
     finetune: dict[str, Any]
+    sft: dict[str, Any] = field(default_factory=dict)  # SFTOptions of the fine-tuning stage
     eval_limit: int | None = None  # test records evaluated (None: all)
     eval_max_tokens: int = 96  # answers are cut here (the longest reference, with room to spare)
     seed: int = 0
@@ -241,7 +242,7 @@ STAGES = {
     "init": ("model", "seed"),
     "drills": ("drills",),
     "pretrain": ("pretrain",),
-    "finetune": ("finetune",),
+    "finetune": ("finetune", "sft"),
     "preferences": ("align",),
     "align": ("align",),
     "evaluate": ("eval_limit", "eval_max_tokens"),
@@ -329,7 +330,7 @@ def quickstart(
         seconds |= _pretrain_from_scratch(plan, out, stages, show_progress)
     else:
         stages.note_base(start)
-    options = SFTOptions(val_data=str(data / "val.jsonl"))
+    options = SFTOptions(val_data=str(data / "val.jsonl"), **plan.sft)
     seconds["finetune"] = stages.run(
         "finetune",
         lambda: finetune(
