@@ -109,6 +109,7 @@ BASE_VARIANTS = {
     "ft-lr-3e-4": _stage("finetune", lr=3e-4),
     "ft-lr-2e-3": _stage("finetune", lr=2e-3),
     "neftune-5": lambda plan: replace(plan, sft={"neftune_alpha": 5.0}),
+    "ft-seed-1": _stage("finetune", seed=1),  # the same data, another fine-tuning seed: noise
 }
 # variants of the from-scratch plan (quickstart --from-scratch)
 SCRATCH_VARIANTS = {

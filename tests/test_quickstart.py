@@ -124,6 +124,12 @@ def test_fast_quickstart_end_to_end_and_rerun(tmp_path):
     assert noisy["seconds"]["finetune"] != changed["seconds"]["finetune"]
     card = json.loads((tmp_path / "from-base" / "model" / "instructgen.json").read_text())
     assert card["history"][-1]["options"]["neftune_alpha"] == 5.0
+    assert card["history"][-1]["config"]["seed"] == FAST.seed
+    # a stage's own seed wins over the plan's (the data stays the plan's)
+    reseeded = replace(plan, finetune=plan.finetune | {"seed": 5})
+    quickstart(tmp_path / "from-base", plan=reseeded, show_progress=False)
+    card = json.loads((tmp_path / "from-base" / "model" / "instructgen.json").read_text())
+    assert card["history"][-1]["config"]["seed"] == 5
 
 
 def test_full_plan_starts_from_the_shipped_base(tmp_path):

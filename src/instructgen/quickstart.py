@@ -337,7 +337,7 @@ def quickstart(
             start,
             str(data / "train.jsonl"),
             model,
-            TrainConfig(seed=plan.seed, **plan.finetune),
+            TrainConfig(**{"seed": plan.seed, **plan.finetune}),  # a stage's seed wins
             options,
             show_progress=show_progress,
         ),
@@ -396,7 +396,7 @@ def _pretrain_from_scratch(
     seconds["init"] = stages.run("init", lambda: _init_model(plan, tok, init))
 
     def pretraining(start: Path, shard_dir: Path | None, out_dir: Path, settings: dict):
-        config = TrainConfig(seed=plan.seed, **settings)
+        config = TrainConfig(**{"seed": plan.seed, **settings})
         return lambda: pretrain(start, shard_dir, out_dir, config, show_progress=show_progress)
 
     seconds["drills"] = stages.run("drills", pretraining(init, None, drilled, plan.drills))

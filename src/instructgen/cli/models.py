@@ -72,6 +72,18 @@ def cmd_model_init(args) -> None:
     print(f"{config.arch} model, {model.num_parameters():,} parameters -> {out}")
 
 
+def cmd_model_grow(args) -> None:
+    from instructgen.model.checkpoint import check_model_dir
+    from instructgen.model.grow import check_factor, grow_model_dir
+
+    check_factor(args.factor)
+    check_model_dir(args.model)
+    claim_out_dir(args.out, force=args.force)
+    stage = grow_model_dir(args.model, args.out, args.factor)
+    before, after = stage["layers"]
+    print(f"{before} -> {after} layers (the same outputs until trained) -> {args.out}")
+
+
 def cmd_model_info(args) -> None:
     from instructgen.model.checkpoint import model_info
 
@@ -143,6 +155,19 @@ def register(verbs) -> None:
     p.add_argument("--context-length", type=int, metavar="T")
     p.add_argument("--activation", choices=["relu", "gelu", "gelu_new", "silu"])
     p.add_argument("--seed", type=int, default=0)
+    add_force_flag(p)
+    p = add(
+        msub,
+        "grow",
+        cmd_model_grow,
+        "a deeper copy of a trained model that computes the same function (each block followed by copies with zero output projections), to train further",
+        "instructgen model grow --model runs/base --factor 2 --out runs/base-deep",
+    )
+    p.add_argument("--model", required=True, metavar="DIR")
+    p.add_argument(
+        "--factor", type=int, default=2, help="layers are multiplied by this (default 2)"
+    )
+    p.add_argument("--out", required=True, metavar="DIR")
     add_force_flag(p)
     p = add(
         msub,
