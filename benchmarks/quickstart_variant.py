@@ -6,12 +6,13 @@
     python benchmarks/quickstart_variant.py --list
 
 Two families. Variants of the full plan (it fine-tunes the shipped base) change the fine-tuning:
-steps, learning rate, rows, NEFTune noise (the plan's `sft` options); their `--proxy` runs a
-third of the steps and scores 280 records per split (about 4 minutes on a 2-core CPU). Variants named `scratch*` change the from-scratch plan
-(`quickstart --from-scratch`: tokenizer granularity, vocabulary, steps per stage); their `--proxy`
-runs a d128×2 model with half the steps (5–7 minutes), and measured so far it does NOT rank them
-(they all score ~0 there: the copy circuit never forms in so few steps). The run lives in --out
-(default runs/variants/NAME[-proxy]) and reuses its finished stages when run again.
+steps, learning rate, rows, seed, NEFTune noise (the plan's `sft` options); their `--proxy` runs
+a third of the steps and scores 280 records per split (about 4 minutes on a 2-core CPU).
+Variants named `scratch*` change the from-scratch plan (`quickstart --from-scratch`: tokenizer
+granularity, vocabulary, steps per stage); their `--proxy` runs a d128×2 model with half the
+steps (5–7 minutes), and measured so far it does NOT rank them (they all score ~0 there: the
+copy circuit never forms in so few steps). The run lives in --out (default
+runs/variants/NAME[-proxy]) and reuses its finished stages when run again.
 Ends with `test_score=`, `val_score=`, `base_score=` and `seconds=` lines.
 """
 
