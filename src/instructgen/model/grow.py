@@ -44,8 +44,8 @@ def grow_depth(model: Transformer, factor: int) -> Transformer:
     check_factor(factor)
     grown = copy.deepcopy(model)
     blocks = []
-    for block in model.blocks:
-        blocks.append(copy.deepcopy(block))
+    for block in grown.blocks:
+        blocks.append(block)
         for _ in range(factor - 1):
             twin = copy.deepcopy(block)
             with torch.no_grad():
