@@ -103,6 +103,43 @@ def test_copy_drills_need_no_data(setup, tokenizer_dir):
     assert history[-1]["objective"] == "copy" and history[-1]["data"] == ["copy drills"]
 
 
+def _drill_losses(out: Path) -> list[float]:
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in rows if "loss" in r]
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(setup, tokenizer_dir):
+    """--compile trains the same model: the same fp32 losses step by step, up to rounding (no
+    dropout: compiled code draws its own random numbers)."""
+    model = make_model_dir(setup[0] / "init-no-dropout", tokenizer_dir, "llama")
+    args = ["--objective", "copy", "--batch-size", "2", "--seq-len", "48", "--max-steps", "3"]
+    args += ["--dtype", "fp32"]
+    runs = {}
+    for name, extra in (("eager", []), ("compiled", ["--compile"])):
+        out = setup[0] / f"drills-{name}"
+        result = run_cli(
+            "pretrain", "--model", str(model), "--out", str(out), "--log-every", "1", *args, *extra
+        )
+        assert result.returncode == 0, result.stderr
+        runs[name] = _drill_losses(out)
+    assert len(runs["eager"]) == 3
+    assert runs["compiled"] == pytest.approx(runs["eager"], rel=1e-4)
+
+
+def test_compile_without_a_cxx_compiler_trains_uncompiled(setup):
+    out = setup[0] / "drills-no-cxx"
+    env = {**os.environ, "CXX": "no-such-c++-compiler"}
+    result = run_cli(
+        "pretrain", "--model", str(setup[2]), "--objective", "copy", "--out", str(out),
+        "--batch-size", "2", "--seq-len", "48", "--max-steps", "2", "--log-every", "1", "--compile",
+        env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "no C++ compiler (no-such-c++-compiler) found; training uncompiled" in result.stderr
+    assert len(_drill_losses(out)) == 2 and (out / "model.safetensors").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # the trainer end to end
 

@@ -134,15 +134,26 @@ SCRATCH = Plan(
     },
 )
 # the shipped base holds one token per character (records ~2.4x longer than with word tokens) and
-# a context of 512, so fine-tuning rows are 512 long and answers may run longer. 900 steps over
-# 40,000 records (0.8 epochs) measured test/val 0.29/0.53 in 8.8 minutes; 600 steps over 20,000
-# 0.27/0.40 in 5.4, 1,200 steps over 20,000 0.26/0.51 in 9.7 (benchmarks/quickstart_variant.py)
+# a context of 512, so fine-tuning rows are 512 long and answers may run longer. torch.compile
+# fuses the llama block's elementwise work (RoPE, RMSNorm, SwiGLU): 1.33x the eager step here, for
+# ~25 s of compiling. 1,800 steps over 80,000 records measured test/val 0.35/0.59 in 12.6 minutes
+# (0.34/0.58 in another run: compiled kernels do not repeat bit for bit); 1,350 over 60,000
+# 0.33/0.56 in 9.3; 900 over 40,000 0.29/0.51 in 6.7 (0.29/0.53 eager, 8.8)
+# (benchmarks/quickstart_variant.py)
 FULL = replace(
     SCRATCH,
     name="full",
     base="shipped",
-    size=40000,
-    finetune=SCRATCH.finetune | {"max_steps": 900, "batch_size": 8, "seq_len": 512},
+    size=80000,
+    finetune=SCRATCH.finetune
+    | {
+        "max_steps": 1800,
+        "batch_size": 8,
+        "seq_len": 512,
+        "eval_every": 300,
+        "save_every": 300,
+        "compile": True,
+    },
     eval_max_tokens=200,
 )
 FAST = Plan(

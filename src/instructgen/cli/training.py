@@ -209,7 +209,7 @@ def _register_quickstart(verbs) -> None:
         "quickstart",
         cmd_quickstart,
         "the built-in world end to end: data, fine-tuning of the shipped base (or, with --from-scratch, tokenizer and pretraining too), evaluation of base vs tuned, report",
-        "instructgen quickstart --out runs/quickstart          # about 10 minutes on a 2-core CPU\n  instructgen quickstart --out runs/qs-fast --fast     # a smoke test of every stage\n  instructgen quickstart --out runs/qs-x2 --scale 2    # twice the fine-tuning steps\n  instructgen quickstart --out runs/qs-s --from-scratch  # pretrain the base too",
+        "instructgen quickstart --out runs/quickstart          # about 13 minutes on a 2-core CPU\n  instructgen quickstart --out runs/qs-fast --fast     # a smoke test of every stage\n  instructgen quickstart --out runs/qs-x2 --scale 2    # twice the fine-tuning steps\n  instructgen quickstart --out runs/qs-s --from-scratch  # pretrain the base too",
     )
     p.add_argument(
         "--out",

@@ -10,6 +10,8 @@ at any point and resumed from its last checkpoint ends with the same weights as 
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -190,6 +192,16 @@ def autocast(device: torch.device, amp: torch.dtype | None) -> torch.autocast:
     return torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None)
 
 
+def compiled(model: nn.Module, device: torch.device) -> nn.Module:
+    """torch.compile(model), or the model itself on a CPU without the C++ compiler that torch's
+    CPU kernels are built with (told on stderr)."""
+    compiler = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")
+    if device.type == "cpu" and shutil.which(compiler) is None:
+        print(f"compile: no C++ compiler ({compiler}) found; training uncompiled", file=sys.stderr)
+        return model
+    return torch.compile(model)
+
+
 def cpu_has_native_bf16() -> bool:
     try:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
@@ -301,7 +313,7 @@ class _Run:
         self.trained = dist.wrap(model, fsdp=config.fsdp, block_types=block_types)
         self.optimizer = make_optimizer(model, config)  # after wrapping: FSDP2 replaces parameters
         if config.compile:
-            self.trained = torch.compile(self.trained)
+            self.trained = compiled(self.trained, dist.device)
         latest = find_latest(self.ckpt_root) if resume else None
         self._restore(latest)
         self.metrics = MetricsLog(
