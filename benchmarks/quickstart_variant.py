@@ -6,9 +6,9 @@
     python benchmarks/quickstart_variant.py --list
 
 Two families. Variants of the full plan (it fine-tunes the shipped base) change the fine-tuning:
-steps, learning rate, rows, seed, compiling, NEFTune noise (the plan's `sft` options); those
-named `plan-900*` start from the previous plan (900 eager steps over 40,000 records), against
-which their figures were measured. Their `--proxy` runs a fifth of the steps and scores 280
+steps, learning rate, rows, seed, compiling, NEFTune noise and loss averaging (the plan's `sft`
+options); those named `plan-900*` start from the previous plan (900 eager steps over 40,000
+records), against which their figures were measured. Their `--proxy` runs a fifth of the steps and scores 280
 records per split (about 4 minutes on a 2-core CPU).
 Variants named `scratch*` change the from-scratch plan (`quickstart --from-scratch`: tokenizer
 granularity, vocabulary, steps per stage); their `--proxy` runs a d128×2 model with half the
@@ -114,7 +114,10 @@ PLAN_900 = _chain(
 BASE_VARIANTS = {
     "full": lambda plan: plan,
     "ft-1350-60k": _chain(_finetune_steps(1350), _size(60000)),
+    "ft-2400": _finetune_steps(2400),  # past the 15 minutes: do more steps still pay?
     "ft-eager": _stage("finetune", compile=False),
+    "loss-example": lambda plan: replace(plan, sft={"loss_average": "example"}),
+    "loss-sqrt": lambda plan: replace(plan, sft={"loss_average": "sqrt"}),
     "plan-900": PLAN_900,
     "plan-900-compile": _chain(PLAN_900, _stage("finetune", compile=True)),
     **{

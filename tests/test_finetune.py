@@ -19,8 +19,9 @@ from transformers import (
 from instructgen.data.templates import Example, set_template
 from instructgen.model.checkpoint import load_model
 from instructgen.tokenizer import Tokenizer
+from instructgen.train.loop import model_forward, token_loss
 from instructgen.train.objectives import IGNORE
-from instructgen.train.sft import add_neftune, pack
+from instructgen.train.sft import ExampleSource, add_neftune, pack
 
 from .conftest import make_model_dir, run_cli
 
@@ -60,6 +61,54 @@ def test_packing_keeps_examples_apart(tokenizer_dir, tmp_path):
         alone_b = model(torch.tensor([b.input_ids]))
     assert torch.allclose(packed[0, :5], alone_a[0], atol=1e-5)
     assert torch.allclose(packed[0, 5:8], alone_b[0], atol=1e-5)
+
+
+def test_packing_fills_rows_best_fit():
+    examples = [Example(list(range(1, n + 1)), [1] * n, [3] * n) for n in (6, 6, 4, 4)]
+    rows = pack(examples, seq_len=10, pad_id=0)
+    # closing a row at the first example that does not fit would need three: [6] [6 4] [4]
+    assert rows["input_ids"].tolist() == [list(range(1, 7)) + list(range(1, 5))] * 2
+    assert rows["segment_ids"].tolist() == [[0] * 6 + [1] * 4] * 2
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_loss_average_weighs_examples_by_answer_length(tokenizer_dir, tmp_path, packing):
+    model = load_model(make_model_dir(tmp_path / "m", tokenizer_dir, "llama")).eval()
+    a = Example([5, 6, 7, 8, 9, 10, 11], [0, 0, 1, 1, 1, 1, 1], [2, 2, 3, 3, 3, 3, 3])
+    b = Example([12, 13, 14], [0, 1, 1], [2, 3, 3])
+    loss = {}
+    for average in ("token", "example", "sqrt"):
+        source = ExampleSource(
+            "sft",
+            [a, b],
+            [],
+            seq_len=12,
+            pad_id=2,
+            packing=packing,
+            roles=False,
+            seed=0,
+            loss_average=average,
+        )
+        batch = source.train_batch(0, 1 if packing else 2, torch.Generator())
+        with torch.no_grad():
+            loss[average] = token_loss(model_forward)(model, batch)[0].item()
+    nll = []  # each example alone: the NLL of each of its answer tokens
+    for e in (a, b):
+        with torch.no_grad():
+            logits = model(torch.tensor([e.input_ids]))[0, :-1]
+        nll.append(
+            torch.nn.functional.cross_entropy(
+                logits, torch.tensor(e.input_ids[1:]), reduction="none"
+            )[torch.tensor(e.loss_mask[1:]) == 1]
+        )
+    # example e (n_e answer tokens) weighs n_e ("token"), 1 ("example") or √n_e ("sqrt")
+    for average, weigh in (
+        ("token", len),
+        ("example", lambda x: 1),
+        ("sqrt", lambda x: len(x) ** 0.5),
+    ):
+        expected = sum(weigh(x) * x.mean() for x in nll) / sum(weigh(x) for x in nll)
+        assert loss[average] == pytest.approx(expected.item(), rel=1e-4), average
 
 
 @pytest.mark.parametrize("arch", ["native", "hf"])
@@ -261,6 +310,7 @@ def test_resume_continues_exactly(tokenizer_dir, tmp_path):
     base = make_model_dir(tmp_path / "base", tokenizer_dir, "gpt2", dropout=0.1)
     data = write_data(tmp_path / "train.jsonl")
     common = ["--eval-every", "2", "--save-every", "2", "--lr", "1e-3", "--neftune-alpha", "5"]
+    common += ["--loss-average", "example"]
     finetune(base, data, tmp_path / "straight", "--max-steps", "6", *common)
     finetune(base, data, tmp_path / "resumed", "--max-steps", "4", *common)
     finetune(base, data, tmp_path / "resumed", "--max-steps", "6", "--resume", *common)
@@ -372,6 +422,7 @@ def test_bad_lora_and_early_stopping_flags_name_themselves(tmp_path, llama_dir):
         (("--lora", "--lora-r", "-4"), "lora_r"),
         (("--lora", "--lora-alpha", "0"), "lora_alpha"),
         (("--early-stopping", "-1"), "early_stopping_patience"),
+        (("--loss-average", "sample"), "loss_average"),
     ):
         result = run_cli(*base, *flags)
         assert result.returncode == 2, result.stderr[-2000:]

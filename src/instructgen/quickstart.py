@@ -136,9 +136,10 @@ SCRATCH = Plan(
 # the shipped base holds one token per character (records ~2.4x longer than with word tokens) and
 # a context of 512, so fine-tuning rows are 512 long and answers may run longer. torch.compile
 # fuses the llama block's elementwise work (RoPE, RMSNorm, SwiGLU): 1.33x the eager step here, for
-# ~25 s of compiling. 1,800 steps over 80,000 records measured test/val 0.35/0.59 in 12.6 minutes
-# (0.34/0.58 in another run: compiled kernels do not repeat bit for bit); 1,350 over 60,000
-# 0.33/0.56 in 9.3; 900 over 40,000 0.29/0.51 in 6.7 (0.29/0.53 eager, 8.8)
+# ~25 s of compiling. 1,800 steps over 80,000 best-fit packed records measured test/val
+# 0.37/0.61 in 12.5 minutes (0.35/0.61 in 14.1 in another run, on a slower hour of the host);
+# 2,400 steps +0.04 on test but 16.6 minutes. With greedy packing: 1,800 steps 0.35/0.59, 1,350
+# over 60,000 0.33/0.56 in 9.3; 900 over 40,000 0.29/0.51 in 6.7 (0.29/0.53 eager, 8.8)
 # (benchmarks/quickstart_variant.py)
 FULL = replace(
     SCRATCH,

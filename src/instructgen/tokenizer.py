@@ -261,6 +261,18 @@ class ChatEncoding:
     text: str
 
 
+def label_by_span(starts: list[int], spans: list[tuple[int, int, int]], default: int) -> list[int]:
+    """For each offset in `starts` (ascending), the label of the span [a, b) that holds it, or
+    `default`; the spans do not overlap. One walk over both lists."""
+    spans = sorted(spans)
+    out, j = [], 0
+    for s in starts:
+        while j < len(spans) and spans[j][1] <= s:
+            j += 1
+        out.append(spans[j][2] if j < len(spans) and spans[j][0] <= s else default)
+    return out
+
+
 class Tokenizer:
     """A `tokenizers.Tokenizer` plus its special tokens and chat template."""
 
@@ -423,11 +435,10 @@ class Tokenizer:
         )
         encoding = self.backend.encode(rendered.text, add_special_tokens=False)
         starts = [start for start, _ in encoding.offsets]
-        mask = [int(any(a <= s < b for a, b in rendered.generation_spans)) for s in starts]
-        roles = [
-            next((ROLE_IDS.get(r, 0) for a, b, r in rendered.role_spans if a <= s < b), 0)
-            for s in starts
-        ]
+        mask = label_by_span(starts, [(a, b, 1) for a, b in rendered.generation_spans], 0)
+        roles = label_by_span(
+            starts, [(a, b, ROLE_IDS.get(r, 0)) for a, b, r in rendered.role_spans], 0
+        )
         return ChatEncoding(list(encoding.ids), mask, roles, rendered.text)
 
     def chat_role_ids(

@@ -42,6 +42,7 @@ def _tuning_options(args):
         packing=not getattr(args, "no_packing", False),
         val_data=args.val_data,
         neftune_alpha=args.neftune_alpha,
+        loss_average=args.loss_average,
     )
 
 
@@ -277,6 +278,12 @@ def _add_tuning_flags(p) -> None:
         default=0.0,
         metavar="A",
         help="NEFTune: uniform noise of scale A/sqrt(tokens x width) on the input embeddings while training (default 0: off; 5 is common)",
+    )
+    p.add_argument(
+        "--loss-average",
+        default="token",
+        metavar="{token,example,sqrt}",
+        help="what the loss averages over: every answer token alike (default), every example alike however long its answer, or each example by the square root of its answer's tokens",
     )
     p.add_argument(
         "--early-stopping",

@@ -3,6 +3,8 @@
     L = 1/|S| · Σ_{i∈S} (logsumexp(z_i) − z_i[y_i])        S = the rows whose label is not IGNORE
     ∂L/∂z_i = (softmax(z_i) − onehot(y_i)) / |S|            (0 for the rows outside S)
 
+or, given weights w (0 outside S), L = Σ_i w_i (logsumexp(z_i) − z_i[y_i]).
+
 `F.cross_entropy(logits.float(), labels)` makes four full [rows × vocab] passes in float32 and
 a zero-filled one-hot gradient: at 2,048 rows × 8,192 tokens that is 64 MB each, well beyond a
 CPU's cache. Here each chunk of `CHUNK` rows is read once, in float32 (float64 for float64
@@ -25,12 +27,16 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
     fused cross-entropy does); the backward only scales it by the incoming gradient."""
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(
+        ctx, logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None
+    ) -> torch.Tensor:
         acc = _accumulator(logits)
         valid = labels != IGNORE
         safe = labels.clamp(min=0).unsqueeze(1)
-        count = valid.sum().clamp(min=1)
-        weight = valid.to(acc) / count  # ∂L/∂(row loss): 1/|S| on the labelled rows, else 0
+        if weights is None:
+            weight = valid.to(acc) / valid.sum().clamp(min=1)  # ∂L/∂(row loss): 1/|S| on S
+        else:
+            weight = weights.to(acc) * valid
         lse = torch.empty(logits.size(0), dtype=acc, device=logits.device)
         grad = torch.empty_like(logits) if ctx.needs_input_grad[0] else None
         in_place = grad is not None and grad.dtype == acc  # e is written straight into grad
@@ -55,8 +61,8 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_loss: torch.Tensor):
         (grad,) = ctx.saved_tensors
         if grad_loss.device.type == "cpu" and grad_loss.item() == 1.0:
-            return grad, None  # the usual case (loss.backward()): no pass over the logits
-        return grad * grad_loss.to(grad.dtype), None
+            return grad, None, None  # the usual case (loss.backward()): no pass over the logits
+        return grad * grad_loss.to(grad.dtype), None, None
 
 
 def _accumulator(logits: torch.Tensor) -> torch.dtype:
@@ -68,6 +74,9 @@ def _chunks(n: int) -> list[slice]:
     return [slice(start, min(start + CHUNK, n)) for start in range(0, n, CHUNK)]
 
 
-def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean of logsumexp(z_i) − z_i[y_i] over the rows with a label; logits [N, V], labels [N]."""
-    return _ChunkedCrossEntropy.apply(logits, labels)
+def cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean of logsumexp(z_i) − z_i[y_i] over the rows with a label, or its sum weighted by
+    `weights` [N] when given; logits [N, V], labels [N]."""
+    return _ChunkedCrossEntropy.apply(logits, labels, weights)

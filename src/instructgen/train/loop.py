@@ -107,10 +107,11 @@ LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, int, dict[str, float]]
 
 
 def token_loss(forward: Forward) -> LossFn:
-    """The language-modelling loss: mean NLL over the labelled tokens (loss_and_count)."""
+    """The language-modelling loss: mean NLL over the labelled tokens, or the batch's
+    loss_weights on them (loss_and_count)."""
 
     def loss_fn(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, int, dict[str, float]]:
-        loss, count = loss_and_count(forward(model, batch), batch.labels)
+        loss, count = loss_and_count(forward(model, batch), batch.labels, batch.loss_weights)
         return loss, count, {}
 
     return loss_fn

@@ -32,6 +32,7 @@ class Batch:
     position_ids: torch.Tensor | None = None
     segment_ids: torch.Tensor | None = None  # [B, T], packed examples
     role_ids: torch.Tensor | None = None  # [B, T], learned role embeddings (instruction embedding)
+    loss_weights: torch.Tensor | None = None  # [B, T], the loss's weight per label (None: mean)
     task: str = "main"
     extra: dict = field(default_factory=dict)
 
@@ -106,11 +107,34 @@ def with_task_prefix(chunks: torch.Tensor, prefix_ids: list[int]) -> torch.Tenso
     return out
 
 
-def loss_and_count(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Mean negative log-likelihood over labelled positions, and how many there were."""
+def loss_and_count(
+    logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None
+) -> tuple[torch.Tensor, int]:
+    """Mean negative log-likelihood over labelled positions (weighted by `weights` [B, T] when
+    given), and how many there were."""
     count = int((labels != IGNORE).sum())
-    loss = cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1))
+    flat = None if weights is None else weights.reshape(-1)
+    loss = cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), flat)
     return loss, count  # 0 (with a graph) when nothing in the batch is labelled
+
+
+def per_example_weights(
+    labels: torch.Tensor, segment_ids: torch.Tensor | None, power: float = 1.0
+) -> torch.Tensor:
+    """Loss weights [B, T] under which example e, with n_e labelled tokens, weighs n_e^(1−p):
+
+        w_i = n_e(i)^(−p) / Σ_e n_e^(1−p)    on the labelled tokens, 0 elsewhere
+
+    p = 1: every example alike, however long its answer; p = 0: every token alike (the plain
+    mean); p = ½ between. An example is a (row, segment) pair (a row, without segment ids)."""
+    scored = labels != IGNORE
+    segments = torch.zeros_like(labels) if segment_ids is None else segment_ids
+    rows = torch.arange(labels.size(0), device=labels.device).unsqueeze(1)
+    example = rows * (int(segments.max()) + 1) + segments
+    counts = torch.zeros(int(example.max()) + 1, device=labels.device)
+    counts.index_add_(0, example[scored], torch.ones(int(scored.sum()), device=labels.device))
+    weights = torch.where(scored, counts[example].clamp(min=1) ** -power, 0.0)
+    return weights / weights.sum().clamp(min=1e-12)
 
 
 def generator_for(seed: int, *keys: int) -> torch.Generator:
