@@ -8,8 +8,8 @@
 Two families. Variants of the full plan (it fine-tunes the shipped base) change the fine-tuning:
 steps, learning rate, rows, seed, compiling, NEFTune noise and loss averaging (the plan's `sft`
 options); those named `plan-900*` start from the previous plan (900 eager steps over 40,000
-records), against which their figures were measured. Their `--proxy` runs a fifth of the steps and scores 280
-records per split (about 4 minutes on a 2-core CPU).
+records), against which their figures were measured. Their `--proxy` runs a fifth of the steps
+and scores 280 records per split (about 4 minutes on a 2-core CPU).
 Variants named `scratch*` change the from-scratch plan (`quickstart --from-scratch`: tokenizer
 granularity, vocabulary, steps per stage); their `--proxy` runs a d128×2 model with half the
 steps (5–7 minutes), and measured so far it does NOT rank them (they all score ~0 there: the
