@@ -5,11 +5,12 @@
     python benchmarks/quickstart_variant.py --variant full --base runs/base/pretrained  # another base
     python benchmarks/quickstart_variant.py --list
 
-Two families. Variants of the full plan (it fine-tunes the shipped base) change the fine-tuning:
-steps, learning rate, rows, seed, compiling, NEFTune noise and loss averaging (the plan's `sft`
-options); those named `plan-900*` start from the previous plan (900 eager steps over 40,000
-records), against which their figures were measured. Their `--proxy` runs a fifth of the steps
-and scores 280 records per split (about 4 minutes on a 2-core CPU).
+Two families. Variants of the full plan (it fine-tunes the shipped base) change the fine-tuning
+and its data: steps, learning rate, rows, seed, compiling, NEFTune noise, loss averaging (the
+plan's `sft` options) and the share of made-up entities; those named `plan-900*` start from
+the previous plan (900 eager steps over 40,000 records), against which their figures were
+measured. Their `--proxy` runs a fifth of the steps and scores 280 records per split (about 4
+minutes on a 2-core CPU).
 Variants named `scratch*` change the from-scratch plan (`quickstart --from-scratch`: tokenizer
 granularity, vocabulary, steps per stage); their `--proxy` runs a d128×2 model with half the
 steps (5–7 minutes), and measured so far it does NOT rank them (they all score ~0 there: the
@@ -105,10 +106,17 @@ def _size(n: int):
     return lambda plan: replace(plan, size=n)
 
 
-# the previous plan (900 eager steps over 40,000 records: test/val 0.29/0.53 in 8.8 minutes); the
-# variants named after it were measured against it, and are built on it to stay reproducible
+def _made(share: float):
+    return lambda plan: replace(plan, made_share=share)
+
+
+# the previous plan (900 eager steps over 40,000 records, half the entities made up: test/val
+# 0.29/0.53 in 8.8 minutes); the variants named after it were measured against it, and are built
+# on it to stay reproducible
 PLAN_900 = _chain(
-    _stage("finetune", max_steps=900, eval_every=100, save_every=100, compile=False), _size(40000)
+    _stage("finetune", max_steps=900, eval_every=100, save_every=100, compile=False),
+    _size(40000),
+    _made(0.5),
 )
 # variants of the full plan: what fine-tuning the shipped base does
 BASE_VARIANTS = {
@@ -116,6 +124,10 @@ BASE_VARIANTS = {
     "ft-1350-60k": _chain(_finetune_steps(1350), _size(60000)),
     "ft-2400": _finetune_steps(2400),  # past the 15 minutes: do more steps still pay?
     "ft-eager": _stage("finetune", compile=False),
+    # the same tokens in twice the updates: rows of 4 x 512, 3,600 steps
+    "ft-b4-3600": _chain(_stage("finetune", batch_size=4), _finetune_steps(3600)),
+    "made-0.5": _made(0.5),  # half the train entities made up (generator 6; the plan's is 0.8)
+    "made-1.0": _made(1.0),  # every train entity made up
     "loss-example": lambda plan: replace(plan, sft={"loss_average": "example"}),
     "loss-sqrt": lambda plan: replace(plan, sft={"loss_average": "sqrt"}),
     "plan-900": PLAN_900,

@@ -56,6 +56,12 @@ def test_tokenizer_finetune_and_builtin_refuse_too(tmp_path, corpus_file, llama_
     _refused(run_cli(*builtin, "--seed", "1"), data)
     assert run_cli(*builtin, "--seed", "1", "--force").returncode == 0
     assert json.loads((data / "card.json").read_text())["seed"] == 1
+    bad = run_cli(*builtin, "--seed", "1", "--made-share", "1.5", "--force")
+    assert bad.returncode == 2 and "made_share" in bad.stderr
+    assert (data / "card.json").is_file()  # checked before --force clears anything
+    _refused(run_cli(*builtin, "--seed", "1", "--made-share", "0.3"), data)
+    assert run_cli(*builtin, "--seed", "1", "--made-share", "0.3", "--force").returncode == 0
+    assert json.loads((data / "card.json").read_text())["made_share"] == 0.3
 
     out = tmp_path / "tuned"
     out.mkdir()

@@ -48,6 +48,7 @@ class Plan:
     eval_limit: int | None = None  # test records evaluated (None: all)
     eval_max_tokens: int = 96  # answers are cut here (the longest reference, with room to spare)
     seed: int = 0
+    made_share: float | None = None  # made-up entities in train and val (None: the generator's)
     name: str = "full"
     scale: float = 1.0  # the factor `scaled` applied to the training steps
     granularity: str = "words"  # what one tokenizer merge may join (tokenizer.GRANULARITIES)
@@ -136,9 +137,9 @@ SCRATCH = Plan(
 # the shipped base holds one token per character (records ~2.4x longer than with word tokens) and
 # a context of 512, so fine-tuning rows are 512 long and answers may run longer. torch.compile
 # fuses the llama block's elementwise work (RoPE, RMSNorm, SwiGLU): 1.33x the eager step here, for
-# ~25 s of compiling. 1,800 steps over 80,000 best-fit packed records measured test/val
-# 0.37/0.61 in 12.5 minutes (0.35/0.61 in 14.1 in another run, on a slower hour of the host);
-# 2,400 steps +0.04 on test but 16.6 minutes. With greedy packing: 1,800 steps 0.35/0.59, 1,350
+# ~25 s of compiling. 1,800 steps over 80,000 best-fit packed records (generator 7: four in five
+# entities made up) measured test/val 0.41/0.58 in 12.7 minutes, 0.35 on 2,400 test records
+# (0.33 with half made up); 2,400 steps +0.04 on test but 16.6 minutes. With greedy packing: 1,800 steps 0.35/0.59, 1,350
 # over 60,000 0.33/0.56 in 9.3; 900 over 40,000 0.29/0.51 in 6.7 (0.29/0.53 eager, 8.8)
 # (benchmarks/quickstart_variant.py)
 FULL = replace(
@@ -248,7 +249,7 @@ def scaled(plan: Plan, factor: float) -> Plan:
 
 # stage name -> the plan fields it depends on (a change re-runs it and every stage after it)
 STAGES = {
-    "data": ("size", "seed"),
+    "data": ("size", "seed", "made_share"),
     "tokenizer": ("vocab_size", "granularity"),
     "shards": (),
     "init": ("model", "seed"),
@@ -334,8 +335,9 @@ def quickstart(
     seconds: dict[str, float] = {}
     started = time.perf_counter()
 
+    made_share = {} if plan.made_share is None else {"made_share": plan.made_share}
     seconds["data"] = stages.run(
-        "data", lambda: write_builtin(data, seed=plan.seed, size=plan.size)
+        "data", lambda: write_builtin(data, seed=plan.seed, size=plan.size, **made_share)
     )
     if start is None:
         start = out / "pretrained"

@@ -66,16 +66,29 @@ def cmd_data_convert(args) -> None:
 
 
 def cmd_data_builtin(args) -> None:
-    from instructgen.data.builtin import GENERATOR_VERSION, write_builtin
+    from instructgen.data.builtin import (
+        GENERATOR_VERSION,
+        MADE_SHARE,
+        check_arguments,
+        write_builtin,
+    )
 
+    made_share = MADE_SHARE if args.made_share is None else args.made_share
+    check_arguments(args.seed, args.size, made_share)  # before --force may clear --out
     card = Path(args.out) / "card.json"
-    same = card.is_file() and {
-        k: json.loads(card.read_text(encoding="utf-8")).get(k)
-        for k in ("generator_version", "seed", "size")
-    } == {"generator_version": GENERATOR_VERSION, "seed": args.seed, "size": args.size}
-    if not same:  # the same seed and size write the same bytes again; anything else is a new run
+    wanted = {
+        "generator_version": GENERATOR_VERSION,
+        "seed": args.seed,
+        "size": args.size,
+        "made_share": made_share,
+    }
+    same = (
+        card.is_file()
+        and {k: json.loads(card.read_text(encoding="utf-8")).get(k) for k in wanted} == wanted
+    )
+    if not same:  # the same settings write the same bytes again; anything else is a new run
         claim_out_dir(args.out, force=args.force)
-    card = write_builtin(args.out, seed=args.seed, size=args.size)
+    card = write_builtin(args.out, seed=args.seed, size=args.size, made_share=made_share)
     splits = " ".join(f"{s}={card['splits'][s]['records']}" for s in ("train", "val", "test"))
     corpus = card["corpus"]
     print(
@@ -243,6 +256,12 @@ def _register_builtin(dsub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--size", type=int, default=6000, help="training instances (val and test scale with it)"
+    )
+    p.add_argument(
+        "--made-share",
+        type=float,
+        metavar="F",
+        help="share of made-up names, cities, products and words in train and val, 0 to 1 (default: the generator's, written to card.json); the test split and the corpus stay the same",
     )
     add_force_flag(p)
 
