@@ -18,7 +18,7 @@ from .conftest import run_cli
 
 
 @pytest.mark.slow
-def test_fast_quickstart_end_to_end_and_rerun(tmp_path):
+def test_fast_quickstart_end_to_end_and_rerun(tmp_path, monkeypatch):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = tmp_path / "qs"
@@ -130,6 +130,12 @@ def test_fast_quickstart_end_to_end_and_rerun(tmp_path):
     quickstart(tmp_path / "from-base", plan=reseeded, show_progress=False)
     card = json.loads((tmp_path / "from-base" / "model" / "instructgen.json").read_text())
     assert card["history"][-1]["config"]["seed"] == 5
+    # a new version of the data generator makes new data, and everything after it runs again
+    monkeypatch.setattr("instructgen.data.builtin.GENERATOR_VERSION", "next")
+    regenerated = quickstart(tmp_path / "from-base", plan=reseeded, show_progress=False)
+    stages = json.loads((tmp_path / "from-base" / "stages.json").read_text())
+    assert regenerated["seconds"]["data"] != changed["seconds"]["data"]
+    assert stages["data"]["seconds"] == regenerated["seconds"]["data"]
 
 
 def test_full_plan_starts_from_the_shipped_base(tmp_path):

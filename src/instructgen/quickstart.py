@@ -282,11 +282,12 @@ class Stages:
             f"{self._chain}base:{model_digest(base)}".encode()
         ).hexdigest()[:12]
 
-    def run(self, name: str, work: Callable[[], Any]) -> float:
-        """Run `work` unless this stage already finished with the same settings (and all before it)."""
+    def run(self, name: str, work: Callable[[], Any], *, key: str = "") -> float:
+        """Run `work` unless this stage already finished with the same settings (and all before it);
+        `key` adds what else the stage's output depends on (the data generator's version)."""
         version = f":v{STAGE_VERSIONS[name]}" if name in STAGE_VERSIONS else ""
         self._chain = hashlib.sha256(
-            (self._chain + self.plan.digest(*STAGES[name]) + version).encode()
+            (self._chain + self.plan.digest(*STAGES[name]) + version + key).encode()
         ).hexdigest()[:12]
         record = self.done.get(name)
         if record and record.get("key") == self._chain:
@@ -316,7 +317,7 @@ def quickstart(
     `scale` multiplies the training steps (see `scaled`); `plan` replaces FULL / FAST;
     `from_scratch` trains the base too (SCRATCH, or `plan` without its base); `align` adds
     preference pairs from the tuned model and DPO (OUT/aligned), evaluated beside the rest."""
-    from instructgen.data.builtin import write_builtin
+    from instructgen.data.builtin import GENERATOR_VERSION, write_builtin
     from instructgen.train.loop import TrainConfig
     from instructgen.train.sft import SFTOptions, finetune
 
@@ -337,7 +338,9 @@ def quickstart(
 
     made_share = {} if plan.made_share is None else {"made_share": plan.made_share}
     seconds["data"] = stages.run(
-        "data", lambda: write_builtin(data, seed=plan.seed, size=plan.size, **made_share)
+        "data",
+        lambda: write_builtin(data, seed=plan.seed, size=plan.size, **made_share),
+        key=f":generator {GENERATOR_VERSION}",
     )
     if start is None:
         start = out / "pretrained"
