@@ -127,6 +127,7 @@ BASE_VARIANTS = {
     # the same tokens in twice the updates: rows of 4 x 512, 3,600 steps
     "ft-b4-3600": _chain(_stage("finetune", batch_size=4), _finetune_steps(3600)),
     "made-0.5": _made(0.5),  # half the train entities made up (generator 6; the plan's is 0.8)
+    "made-0.7": _made(0.7),
     "made-1.0": _made(1.0),  # every train entity made up
     "loss-example": lambda plan: replace(plan, sft={"loss_average": "example"}),
     "loss-sqrt": lambda plan: replace(plan, sft={"loss_average": "sqrt"}),
