@@ -20,7 +20,7 @@ from instructgen.data.templates import Example, set_template
 from instructgen.model.checkpoint import load_model
 from instructgen.tokenizer import Tokenizer
 from instructgen.train.loop import model_forward, token_loss
-from instructgen.train.objectives import IGNORE
+from instructgen.train.objectives import IGNORE, Batch, loss_and_count, per_example_weights
 from instructgen.train.sft import ExampleSource, add_neftune, pack
 
 from .conftest import make_model_dir, run_cli
@@ -428,3 +428,40 @@ def test_bad_lora_and_early_stopping_flags_name_themselves(tmp_path, llama_dir):
         assert result.returncode == 2, result.stderr[-2000:]
         (line,) = result.stderr.strip().splitlines()
         assert f"'{field}'" in line, line
+
+
+@pytest.mark.parametrize("arch", HF_MODELS)
+@pytest.mark.parametrize("lora", [False, True])
+def test_hugging_face_loss_projects_only_labelled_positions(hf_dirs, arch, lora):
+    """hf_loss (logits at the labelled positions only) gives the loss and gradients of the
+    loss over every position's logits."""
+    from peft import LoraConfig, get_peft_model
+
+    from instructgen.model.model_dir import load_hf_model
+    from instructgen.train.sft import hf_forward, hf_loss, keeps_masked_logits
+
+    model = load_hf_model(hf_dirs[arch]).eval()  # no dropout: both passes see one function
+    if lora:
+        lora_config = LoraConfig(r=4, target_modules="all-linear", fan_in_fan_out=arch == "gpt2")
+        model = get_peft_model(model, lora_config)
+    assert keeps_masked_logits(model)  # every built-in architecture here slices by a mask
+    torch.manual_seed(0)
+    ids = torch.randint(3, 100, (2, 24))
+    labels = torch.where(torch.rand(2, 24) < 0.4, ids, IGNORE)
+    weights = per_example_weights(labels, None)
+    batch = Batch(ids, labels, attention_mask=torch.ones_like(ids), loss_weights=weights)
+    trained = [p for p in model.parameters() if p.requires_grad]
+
+    def loss_and_grads(loss_fn):
+        loss, count, _ = loss_fn(model, batch)
+        grads = torch.autograd.grad(loss, trained)
+        return loss.detach(), count, grads
+
+    fast, fast_count, fast_grads = loss_and_grads(hf_loss)
+    full, full_count, full_grads = loss_and_grads(
+        lambda m, b: (*loss_and_count(hf_forward(m, b), b.labels, b.loss_weights), {})
+    )
+    assert fast_count == full_count == int((labels != IGNORE).sum())
+    assert torch.allclose(fast, full, atol=1e-6)
+    for fast_grad, full_grad in zip(fast_grads, full_grads, strict=True):
+        assert torch.allclose(fast_grad, full_grad, atol=1e-6)

@@ -138,8 +138,8 @@ SCRATCH = Plan(
 # a context of 512, so fine-tuning rows are 512 long and answers may run longer. torch.compile
 # fuses the llama block's elementwise work (RoPE, RMSNorm, SwiGLU): 1.33x the eager step here, for
 # ~25 s of compiling. 1,800 steps over 80,000 best-fit packed records (generator 7: four in five
-# entities made up) measured test/val 0.41/0.58 in 12.7 minutes, 0.35 on 2,400 test records
-# (0.33 with half made up); 2,400 steps +0.04 on test but 16.6 minutes. With greedy packing and
+# entities made up) measured test/val 0.35/0.60 on 1,200 records each in 12.3 minutes (0.35-0.36
+# on 2,400 test records, 0.33 with half made up); 2,400 steps +0.04 on test but 16.6 minutes. With greedy packing and
 # half made up: 1,800 steps 0.35/0.59, 1,350 over 60,000 0.33/0.56 in 9.3; 900 over 40,000
 # 0.29/0.51 in 6.7 (0.29/0.53 eager, 8.8) (benchmarks/quickstart_variant.py)
 FULL = replace(
@@ -156,6 +156,7 @@ FULL = replace(
         "save_every": 300,
         "compile": True,
     },
+    eval_limit=1200,
     eval_max_tokens=200,
 )
 FAST = Plan(

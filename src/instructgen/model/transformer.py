@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from instructgen.errors import ConfigError
+from instructgen.model.cross_entropy import linear_cross_entropy
 
 MaskKind = Literal["causal", "bidirectional", "prefix"]
 
@@ -427,8 +428,12 @@ class Transformer(nn.Module):
         role_ids: torch.Tensor | None = None,
         cache: KVCache | None = None,
         return_hidden: bool = False,
+        labels: torch.Tensor | None = None,
+        loss_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits [B, T, vocab] for input_ids [B, T].
+        """Logits [B, T, vocab] for input_ids [B, T]; given labels [B, T] (IGNORE where none),
+        the loss instead: their mean negative log-likelihood (or its sum weighted by
+        loss_weights [B, T]), computed from the hidden states without the logits.
 
         attention_mask [B, past + T] marks real tokens (1) and padding (0); position_ids [B, T]
         default to past .. past+T-1; segment_ids [B, T] keep packed examples apart; with a
@@ -489,4 +494,8 @@ class Transformer(nn.Module):
         if cache is not None:
             cache.length += T
         x = self.norm_f(x)
+        if labels is not None:
+            flat = None if loss_weights is None else loss_weights.reshape(-1)
+            hidden = x.reshape(-1, x.size(-1))
+            return linear_cross_entropy(hidden, self.lm_head.weight, labels.reshape(-1), flat)
         return x if return_hidden else self.lm_head(x)

@@ -26,7 +26,7 @@ from torch import nn
 from instructgen.config import to_dict
 from instructgen.errors import ConfigError
 from instructgen.train.distributed import Dist
-from instructgen.train.objectives import Batch, generator_for, loss_and_count
+from instructgen.train.objectives import IGNORE, Batch, generator_for, loss_and_count
 from instructgen.train.report import MetricsLog, plot_losses, progress_bar
 from instructgen.train.state import (
     ModelIO,
@@ -108,7 +108,11 @@ LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, int, dict[str, float]]
 
 def token_loss(forward: Forward) -> LossFn:
     """The language-modelling loss: mean NLL over the labelled tokens, or the batch's
-    loss_weights on them (loss_and_count)."""
+    loss_weights on them (loss_and_count). A forward that has a cheaper way to the same loss
+    names it as `forward.loss`: model_forward from the hidden states, without the [B, T, vocab]
+    logits (model_loss); sft.hf_forward with logits at the labelled positions only."""
+    if hasattr(forward, "loss"):
+        return forward.loss
 
     def loss_fn(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, int, dict[str, float]]:
         loss, count = loss_and_count(forward(model, batch), batch.labels, batch.loss_weights)
@@ -117,8 +121,8 @@ def token_loss(forward: Forward) -> LossFn:
     return loss_fn
 
 
-def model_forward(model: nn.Module, batch: Batch) -> torch.Tensor:
-    """Logits of an instructgen Transformer for a Batch."""
+def model_forward(model: nn.Module, batch: Batch, **loss_inputs: Any) -> torch.Tensor:
+    """Logits of an instructgen Transformer for a Batch (its loss, given labels=)."""
     return model(
         batch.input_ids,
         mask=batch.mask,
@@ -127,7 +131,17 @@ def model_forward(model: nn.Module, batch: Batch) -> torch.Tensor:
         prefix_lengths=batch.prefix_lengths,
         segment_ids=batch.segment_ids,
         role_ids=batch.role_ids,
+        **loss_inputs,
     )
+
+
+def model_loss(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, int, dict[str, float]]:
+    """token_loss of an instructgen Transformer (model/cross_entropy.linear_cross_entropy)."""
+    loss = model_forward(model, batch, labels=batch.labels, loss_weights=batch.loss_weights)
+    return loss, int((batch.labels != IGNORE).sum()), {}
+
+
+model_forward.loss = model_loss  # type: ignore[attr-defined]
 
 
 def lr_at(step: int, config: TrainConfig) -> float:

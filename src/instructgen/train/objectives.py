@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from instructgen.train.cross_entropy import IGNORE, cross_entropy
+from instructgen.model.cross_entropy import IGNORE, cross_entropy
 
 OBJECTIVES = ("clm", "mlm", "prefix", "copy", "mixture")
 

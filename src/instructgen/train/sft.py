@@ -12,6 +12,7 @@ trains on padded batches instead.
 
 from __future__ import annotations
 
+import inspect
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,11 +26,12 @@ from instructgen.config import to_dict
 from instructgen.data.templates import Example, encode_example, set_template
 from instructgen.errors import ConfigError, DataError, ModelDirError
 from instructgen.model.checkpoint import load_config, load_model, provenance_history
+from instructgen.model.cross_entropy import cross_entropy
 from instructgen.model.model_dir import load_hf_model, merge_adapter
 from instructgen.model.transformer import Block
 from instructgen.tokenizer import Tokenizer
 from instructgen.train.loop import Forward, LossFn, TrainConfig, model_forward, train
-from instructgen.train.objectives import IGNORE, Batch, per_example_weights
+from instructgen.train.objectives import IGNORE, Batch, loss_and_count, per_example_weights
 from instructgen.train.state import ModelIO, hf_io, lora_io, native_io
 
 # what the training loss averages over -> the power p of per_example_weights: every answer token
@@ -301,9 +303,39 @@ class ExampleSource:
 # models
 
 
-def hf_forward(model: nn.Module, batch: Batch) -> torch.Tensor:
+def hf_forward(model: nn.Module, batch: Batch, **kwargs: Any) -> torch.Tensor:
     """Logits of a Hugging Face causal LM (padded batches)."""
-    return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, **kwargs).logits
+
+
+def hf_loss(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, int, dict[str, float]]:
+    """token_loss of a Hugging Face causal LM with logits at the labelled positions only: its
+    forward's `logits_to_keep` takes a boolean [B, T] mask (transformers >= 5) and projects just
+    those hidden states onto the vocabulary, so an instruction's prompt costs nothing in the
+    output layer; models whose forward cannot (older or remote code) get every position."""
+    labelled = batch.labels != IGNORE
+    if not keeps_masked_logits(model):
+        loss, count = loss_and_count(hf_forward(model, batch), batch.labels, batch.loss_weights)
+        return loss, count, {}
+    logits = hf_forward(model, batch, logits_to_keep=labelled)
+    weights = None if batch.loss_weights is None else batch.loss_weights[labelled]
+    return cross_entropy(logits, batch.labels[labelled], weights), int(labelled.sum()), {}
+
+
+def keeps_masked_logits(model: nn.Module) -> bool:
+    """Whether `model` (or the causal LM inside a PEFT or DDP wrapper) slices its hidden states
+    with transformers' slice_logits_to_keep, which reads a boolean [B, T] logits_to_keep."""
+    if hasattr(model, "_orig_mod"):
+        return False  # compiled: a data-dependent shape inside the graph would break it
+    inner = getattr(model, "module", model)
+    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+    module = inspect.getmodule(type(inner))
+    return hasattr(module, "slice_logits_to_keep") and (
+        "logits_to_keep" in inspect.signature(inner.forward).parameters
+    )
+
+
+hf_forward.loss = hf_loss  # type: ignore[attr-defined]
 
 
 def _is_native(model_dir: Path) -> bool:
