@@ -139,9 +139,9 @@ SCRATCH = Plan(
 # fuses the llama block's elementwise work (RoPE, RMSNorm, SwiGLU): 1.33x the eager step here, for
 # ~25 s of compiling. 1,800 steps over 80,000 best-fit packed records (generator 7: four in five
 # entities made up) measured test/val 0.35/0.60 on 1,200 records each in 12.3 minutes (0.35-0.36
-# on 2,400 test records, 0.33 with half made up); 2,400 steps +0.04 on test but 16.6 minutes. With greedy packing and
-# half made up: 1,800 steps 0.35/0.59, 1,350 over 60,000 0.33/0.56 in 9.3; 900 over 40,000
-# 0.29/0.51 in 6.7 (0.29/0.53 eager, 8.8) (benchmarks/quickstart_variant.py)
+# on 2,400 test records, 0.33 with half made up); 2,400 steps +0.04 on test but 16.6 minutes.
+# With greedy packing and half made up: 1,800 steps 0.35/0.59, 1,350 over 60,000 0.33/0.56 in
+# 9.3; 900 over 40,000 0.29/0.51 in 6.7 (0.29/0.53 eager, 8.8) (benchmarks/quickstart_variant.py)
 FULL = replace(
     SCRATCH,
     name="full",
