@@ -12,6 +12,7 @@ trains on padded batches instead.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import random
 from collections.abc import Callable
@@ -329,9 +330,14 @@ def keeps_masked_logits(model: nn.Module) -> bool:
         return False  # compiled: a data-dependent shape inside the graph would break it
     inner = getattr(model, "module", model)
     inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
-    module = inspect.getmodule(type(inner))
-    return hasattr(module, "slice_logits_to_keep") and (
-        "logits_to_keep" in inspect.signature(inner.forward).parameters
+    return _slices_by_mask(type(inner))
+
+
+@functools.cache
+def _slices_by_mask(model_class: type) -> bool:
+    """keeps_masked_logits for a model class (asked once per class, not once per step)."""
+    return hasattr(inspect.getmodule(model_class), "slice_logits_to_keep") and (
+        "logits_to_keep" in inspect.signature(model_class.forward).parameters
     )
 
 
